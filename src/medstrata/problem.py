@@ -1,0 +1,68 @@
+"""The input a discovery method sees: model outputs keyed by sample id, and **no strata**.
+
+This type is the leakage firewall of the data flow (see STYLE.md): it has no field that could carry
+ground-truth strata. Only the scorer and the oracle control read the task manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Reference-model outputs for one split of one task.
+
+    Attributes:
+        sample_ids: (n,) str, unique; every join goes through these, never by position.
+        labels: (n,) int64 observed task labels (possibly noisy in val, clean in test).
+        probs: (n, C) float64 predicted class probabilities, rows sum to 1.
+        losses: (n,) float64 per-sample cross-entropy of the reference model.
+        embeddings: (n, d) float32 features from the encoder named ``embedding_name``.
+        embedding_name: registry name of the encoder (``"penultimate"``, ``"pixel_pca"``, ...).
+    """
+
+    sample_ids: np.ndarray
+    labels: np.ndarray
+    probs: np.ndarray
+    losses: np.ndarray
+    embeddings: np.ndarray
+    embedding_name: str = "penultimate"
+
+    def __post_init__(self) -> None:
+        n = len(self.sample_ids)
+        for name in ("labels", "probs", "losses", "embeddings"):
+            arr = getattr(self, name)
+            if len(arr) != n:
+                raise ValueError(f"Problem.{name} has {len(arr)} rows, sample_ids has {n}")
+        if self.probs.ndim != 2 or self.embeddings.ndim != 2:
+            raise ValueError("Problem.probs and Problem.embeddings must be 2-D")
+        if len(set(self.sample_ids.tolist())) != n:
+            raise ValueError("Problem.sample_ids must be unique")
+
+    @property
+    def n(self) -> int:
+        return len(self.sample_ids)
+
+    @property
+    def n_classes(self) -> int:
+        return self.probs.shape[1]
+
+    @property
+    def preds(self) -> np.ndarray:
+        """(n,) int64 argmax predictions."""
+        return self.probs.argmax(axis=1).astype(np.int64)
+
+    @property
+    def correct(self) -> np.ndarray:
+        """(n,) bool, prediction equals observed label."""
+        return self.preds == self.labels
+
+    def take(self, index: np.ndarray) -> "Problem":
+        """Rows ``index`` (positions or a boolean mask), as a new Problem."""
+        return Problem(
+            self.sample_ids[index], self.labels[index], self.probs[index], self.losses[index],
+            self.embeddings[index], self.embedding_name,
+        )
