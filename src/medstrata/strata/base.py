@@ -1,0 +1,153 @@
+"""The stratum-injector protocol: *who* (``assign``) is split from *how* (``apply``).
+
+* ``assign(params, state) -> Assignment`` decides, for every sample of the source, whether it is a
+  stratum member, whether it is kept, its observed label, and the per-sample parameters that
+  ``apply`` will use. All randomness is keyed by ``(spec hash, sample id, purpose)`` through
+  :func:`medstrata.hashing.keyed_uniform` / :func:`~medstrata.hashing.keyed_rng`, never passed in
+  as a shared generator, so the result does not depend on processing order or worker count.
+  (STYLE.md sketches ``assign(labels, split, rng)``; a shared ``rng`` would make draws depend on the
+  order samples are visited, which is exactly what keyed draws avoid.)
+* ``apply(image, sample_params, state) -> image`` is pure: uint8 in, uint8 out, and everything it
+  needs is in ``sample_params``, which the manifest records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from medstrata.errors import SpecError
+
+
+@dataclass(frozen=True)
+class Param:
+    """One knob of an injector. ``default=None`` with ``dataset_default=True`` means the default
+    depends on the dataset and is filled in by :meth:`Injector.dataset_defaults`."""
+
+    type: type
+    default: Any
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+    nullable: bool = False
+
+    def coerce(self, name: str, value: Any) -> Any:
+        if value is None:
+            if self.nullable:
+                return None
+            raise SpecError(f"parameter {name} may not be null")
+        try:
+            if self.type is bool and isinstance(value, str):
+                raise TypeError
+            if self.type is int and isinstance(value, float) and not value.is_integer():
+                raise TypeError
+            out = self.type(value)
+        except (TypeError, ValueError):
+            raise SpecError(f"parameter {name}={value!r} is not a valid {self.type.__name__}") from None
+        if self.choices is not None and out not in self.choices:
+            raise SpecError(f"parameter {name}={out!r} must be one of {', '.join(map(str, self.choices))}")
+        if self.low is not None and out < self.low or self.high is not None and out > self.high:
+            raise SpecError(f"parameter {name}={out!r} is outside the allowed range [{self.low}, {self.high}]")
+        return out
+
+
+@dataclass
+class BuildState:
+    """What an injector may read while a task is being built. Arrays are (n,) over all source samples
+    (train, then val, then test), except ``images`` (n, ...) uint8.
+
+    ``label`` is the *observed* label after the strata applied so far; ``clean_label`` never changes.
+    """
+
+    key: str
+    flag: str
+    image_kind: str
+    size: int
+    sample_ids: np.ndarray
+    split: np.ndarray
+    source_label: np.ndarray
+    clean_label: np.ndarray
+    label: np.ndarray
+    keep: np.ndarray
+    images: np.ndarray
+    n_classes: int
+    class_names: list[str]
+    source_class_names: list[str]
+    target: dict
+
+    def index(self, split: str | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+        """Positions of kept samples, optionally of one split and matching ``mask``."""
+        sel = self.keep.copy()
+        if split is not None:
+            sel &= self.split == split
+        if mask is not None:
+            sel &= mask
+        return np.flatnonzero(sel)
+
+    def position(self, sample_id: str) -> int:
+        if not hasattr(self, "_pos"):
+            self._pos = {s: i for i, s in enumerate(self.sample_ids.tolist())}
+        return self._pos[sample_id]
+
+
+@dataclass
+class Assignment:
+    """Output of ``assign``. ``stratum`` (n,) int: 0 = not a member, k >= 1 = member of sub-stratum k
+    (named in ``names``). ``keep``/``label`` are None when unchanged. ``sample_params`` maps a sample
+    position to the JSON-able parameters recorded in the manifest; ``touched`` positions are passed
+    to ``apply``."""
+
+    stratum: np.ndarray
+    names: dict[int, str]
+    keep: np.ndarray | None = None
+    label: np.ndarray | None = None
+    sample_params: dict[int, dict] = field(default_factory=dict)
+    touched: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    summary: dict = field(default_factory=dict)
+
+
+class Injector:
+    """Base class of the stratum kinds. Subclasses set ``kind``, ``params``, ``citation`` and
+    implement ``assign`` and (if they change pixels) ``apply``."""
+
+    kind: ClassVar[str] = ""
+    params: ClassVar[dict[str, Param]] = {}
+    image_kinds: ClassVar[tuple[str, ...]] = ("2d_grey", "2d_rgb", "3d")
+    citation: ClassVar[str] = ""
+
+    def dataset_defaults(self, flag: str, target: dict) -> dict[str, Any]:
+        """Defaults that depend on the dataset (e.g. which subclass); override where needed."""
+        return {}
+
+    def resolve(self, given: dict[str, Any], flag: str, target: dict) -> dict[str, Any]:
+        """Fill defaults, coerce types, check ranges. Unknown keys are an error."""
+        unknown = set(given) - set(self.params)
+        if unknown:
+            raise SpecError(
+                f"unknown parameter(s) {', '.join(sorted(unknown))} for stratum {self.kind}; "
+                f"valid: {', '.join(self.params)}"
+            )
+        merged = {k: p.default for k, p in self.params.items()}
+        merged.update(self.dataset_defaults(flag, target))
+        merged.update(given)
+        return {k: self.params[k].coerce(k, v) for k, v in merged.items()}
+
+    def assign(self, params: dict[str, Any], state: BuildState) -> Assignment:
+        raise NotImplementedError
+
+    def apply(self, image: np.ndarray, sample_params: dict, state: BuildState) -> np.ndarray:
+        return image
+
+
+def pick_smallest(u: np.ndarray, index: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` positions of ``index`` with the smallest keyed uniforms ``u[index]`` (ties by position).
+
+    Because ``u`` is a pure function of each sample id, the chosen set does not depend on order.
+    """
+    if k <= 0:
+        return index[:0]
+    order = np.lexsort((index, u[index]))
+    return np.sort(index[order[:k]])

@@ -1,0 +1,1 @@
+"""Task specs, building, content-addressed ids, manifests, verification and export."""
