@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import tempfile
 import urllib.error
@@ -84,12 +85,14 @@ def _download(url: str, target: Path, timeout: float = 20.0) -> None:
 
 
 def ensure_file(flag: str, size: int = 28, root: Path | None = None, download: bool = True) -> Path:
-    """Path of the official file, downloading it if absent and allowed. Does not verify it."""
+    """Path of the official file, downloading it if absent and allowed. Does not verify it.
+
+    Set ``MEDSTRATA_OFFLINE=1`` to never try the network."""
     minfo.check_size(flag, size)
     target = (root or paths.data_root()) / minfo.file_name(flag, size)
     if target.is_file():
         return target
-    if download:
+    if download and os.environ.get("MEDSTRATA_OFFLINE", "") not in ("1", "true", "yes"):
         url, _ = minfo.url_and_md5(flag, size)
         try:
             _download(url, target)
