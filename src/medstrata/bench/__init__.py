@@ -1,0 +1,1 @@
+"""The benchmark runner behind ``medstrata run``: suites -> jobs -> cached results -> ranked report."""

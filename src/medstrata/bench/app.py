@@ -1,0 +1,77 @@
+"""``medstrata run suite=<name> [method=a,b] [seed=0,1,2] [dataset=..] [kind=..] [--dry-run]``.
+
+A Hydra app: the config lives in ``medstrata/conf`` with the groups ``suite/``, ``dataset/``,
+``stratum/`` and ``method/``; any other Hydra override (``suite.model.epochs=4``) is passed through.
+Prints the ranked table and writes ``results.parquet``, ``results.csv``, ``reference.parquet``,
+``summary.md`` and plots into a run folder whose path is the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from medstrata.errors import SpecError
+
+_SUGAR = {"method": "methods", "seed": "seeds", "dataset": "datasets", "kind": "kinds"}
+
+
+def translate(overrides: list[str]) -> tuple[list[str], bool]:
+    """CLI sugar -> Hydra overrides: ``method=a,b`` -> ``methods=[a,b]``; ``--dry-run`` -> flag."""
+    out, dry = [], False
+    for o in overrides:
+        if o in ("--dry-run", "dry_run=true"):
+            dry = True
+            continue
+        key, sep, value = o.partition("=")
+        if not sep:
+            raise SpecError(f"expected key=value or --dry-run, got {o!r}")
+        if key in _SUGAR:
+            items = value.strip("[]").split(",")
+            out.append(f"{_SUGAR[key]}=[{','.join(i.strip() for i in items if i.strip())}]")
+        else:
+            out.append(o)
+    return out, dry
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hcompose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from medstrata.bench.suite import CONF_DIR
+
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return hcompose("config", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise SpecError(f"bad run override: {exc}") from None
+
+
+def plan(cfg) -> list[dict[str, Any]]:
+    """The run's jobs: one per (task cell, seed), each listing the methods it will run."""
+    from medstrata.bench.suite import method_configs, seeds, task_cells
+
+    methods = method_configs(cfg)
+    return [{"dataset": c.dataset, "kind": c.kind, "params": c.params, "seed": s, "methods": methods}
+            for c in task_cells(cfg) for s in seeds(cfg)]
+
+
+def run_app(overrides: list[str]) -> int:
+    from omegaconf import OmegaConf
+
+    hydra_overrides, dry = translate(overrides)
+    cfg = compose(hydra_overrides)
+    jobs = plan(cfg)
+    if dry or cfg.dry_run:
+        for j in jobs:
+            print(f"job {j['dataset']:15s} {j['kind']:16s} {json.dumps(j['params'])} seed={j['seed']} "
+                  f"methods={','.join(m['name'] for m in j['methods'])}")
+        print(f"{len(jobs)} jobs, {sum(len(j['methods']) for j in jobs)} method runs (dry run: nothing executed)")
+        return 0
+    from medstrata.bench.runner import execute
+
+    folder = execute(cfg, jobs, OmegaConf.to_container(cfg, resolve=True))
+    print(folder)
+    return 0
