@@ -1,0 +1,139 @@
+"""GEORGE (discovery stage): UMAP + Gaussian mixture per class, k chosen by silhouette.
+
+Following Sohoni et al.: for each class separately, reduce the embeddings with UMAP (to
+``umap_dims`` = 2 dims, ``min_dist`` = 0, ``n_neighbors`` = 10, seeded from ``random_state``), then
+fit a full-covariance Gaussian mixture for every k in 2..``max_clusters`` and keep the k with the
+best silhouette score (k = 1 when no k >= 2 gives a valid silhouette). GEORGE's second stage
+(GroupDRO with the clusters as groups) belongs to mitigation, not here.
+
+Small classes: UMAP needs a neighbourhood graph, so a class with fewer than ``min_umap_samples``
+(default 30) fitting samples is reduced with PCA to ``umap_dims`` dims instead (deterministic).
+
+Slices: every cluster gets the error rate of its fitting members (hard GMM assignment); the
+``n_slices`` clusters with the highest error rate over all classes (ties: larger, then class, then
+index) are the columns. A scored sample gets its GMM posterior for the clusters of its own class
+and 0 for the others. Classes absent when fitting get no cluster; if fewer clusters exist than
+``n_slices``, the extra columns are zero. Overclustering is not implemented.
+
+Citation:
+    Sohoni, Dunnmon, Angus, Gu, Ré. "No Subclass Left Behind: Fine-Grained Robustness in
+    Coarse-Grained Classification Problems." NeurIPS 2020.
+    McInnes, Healy, Melville. "UMAP: Uniform Manifold Approximation and Projection for Dimension
+    Reduction." arXiv:1802.03426, 2018.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from medstrata.methods._common import fit_pca, top_clusters
+from medstrata.methods.base import SliceDiscoveryMethod, citation_block
+from medstrata.methods.registry import register_method
+from medstrata.problem import Problem
+
+CITATION = citation_block(__doc__)
+
+
+@register_method("george")
+class GeorgeMethod(SliceDiscoveryMethod):
+    """Per-class UMAP + GMM, k by silhouette; the highest-error clusters are the slices."""
+
+    version = "1"
+    citation = CITATION
+
+    def __init__(self, n_slices: int = 5, random_state: int | None = 0, max_clusters: int = 10,
+                 umap_dims: int = 2, n_neighbors: int = 10, min_umap_samples: int = 30) -> None:
+        self.n_slices = n_slices
+        self.random_state = random_state
+        self.max_clusters = max_clusters
+        self.umap_dims = umap_dims
+        self.n_neighbors = n_neighbors
+        self.min_umap_samples = min_umap_samples
+
+    def _fit(self, problem: Problem) -> None:
+        with threadpool_limits(limits=1):  # tiny 2-D GMMs: threads only add overhead
+            self._fit_classes(problem)
+
+    def _fit_classes(self, problem: Problem) -> None:
+        x = problem.embeddings.astype(np.float64)
+        wrong = ~problem.correct
+        self.reducers_: dict[int, Any] = {}
+        self.mixtures_: dict[int, Any] = {}
+        rows = []  # (class, cluster, error rate, size)
+        for c in np.unique(problem.labels).tolist():
+            member = problem.labels == c
+            z = self._fit_reducer(c, x[member])
+            gmm = self._fit_mixture(c, z)
+            assign = gmm.predict(z)
+            self.mixtures_[c] = gmm
+            for j in range(gmm.n_components):
+                size = np.sum(assign == j)
+                err = wrong[member][assign == j].mean() if size else 0.0
+                rows.append((c, j, err, size))
+        table = np.array(rows, dtype=np.float64)
+        keep = top_clusters(table[:, 2], table[:, 3], self.n_slices)
+        self.slices_ = table[keep, :2].astype(np.int64)
+
+    def _score(self, problem: Problem) -> np.ndarray:
+        """(n, #selected clusters) GMM posteriors within each sample's class."""
+        x = problem.embeddings.astype(np.float64)
+        out = np.zeros((problem.n, len(self.slices_)))
+        for c, gmm in self.mixtures_.items():
+            member = problem.labels == c
+            cols = np.flatnonzero(self.slices_[:, 0] == c)
+            if not member.any() or not len(cols):
+                continue
+            with threadpool_limits(limits=1):
+                post = gmm.predict_proba(self._reduce(c, x[member]))
+            out[np.ix_(member, cols)] = post[:, self.slices_[cols, 1]]
+        return out
+
+    def _fit_reducer(self, c: int, x: np.ndarray) -> np.ndarray:
+        """Fit class ``c``'s reducer on (m, d) ``x``; returns the (m, umap_dims) reduction."""
+        if len(x) < max(self.min_umap_samples, self.umap_dims + 2):
+            proj = fit_pca(x, self.umap_dims, whiten="global")
+            self.reducers_[c] = proj
+            return proj(x)
+        import umap
+
+        seed = self._seed("umap", c)
+        reducer = umap.UMAP(n_components=self.umap_dims,
+                            n_neighbors=min(self.n_neighbors, len(x) - 1), min_dist=0.0,
+                            random_state=seed, transform_seed=seed, n_jobs=1)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"umap\.")
+            z = reducer.fit_transform(x)
+        self.reducers_[c] = reducer
+        return np.asarray(z, dtype=np.float64)
+
+    def _reduce(self, c: int, x: np.ndarray) -> np.ndarray:
+        reducer = self.reducers_[c]
+        if not hasattr(reducer, "transform"):
+            return reducer(x)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"umap\.")
+            return np.asarray(reducer.transform(x), dtype=np.float64)
+
+    def _fit_mixture(self, c: int, z: np.ndarray) -> Any:
+        """The GMM on (m, dims) ``z`` with the best silhouette over k = 2..max_clusters."""
+        from sklearn.metrics import silhouette_score
+        from sklearn.mixture import GaussianMixture
+
+        def gmm(k: int) -> GaussianMixture:
+            return GaussianMixture(k, covariance_type="full", reg_covar=1e-4,
+                                   random_state=self._seed("gmm", c, k)).fit(z)
+
+        best, best_score = gmm(1), -np.inf
+        distinct = len(np.unique(np.round(z, 9), axis=0))
+        for k in range(2, min(self.max_clusters, distinct - 1) + 1):
+            model = gmm(k)
+            labels = model.predict(z)
+            if 2 <= len(np.unique(labels)) <= len(z) - 1:
+                score = silhouette_score(z, labels)
+                if score > best_score:
+                    best, best_score = model, score
+        return best
