@@ -65,15 +65,27 @@ def strata_of(task: Task, split: str) -> dict[str, np.ndarray]:
 
 
 def model_job(task_id: str, model_spec: dict, seed: int, progress: bool) -> dict[str, Any]:
-    """Train (or reuse) the reference model; returns {model_id, model_dir, wall_s, trained}."""
-    from medstrata.models.cache import get_or_train
+    """Train (or reuse) the reference model and its outputs; returns {model_id, model_dir, wall_s, trained}."""
+    from medstrata.models import cache
+    from medstrata.models.outputs import reference_outputs
 
     task = load_task(task_id)
     t0 = time.perf_counter()
     splits = {s: split_arrays(task, s) for s in ("train", "val", "test")}
-    result = get_or_train(task_id, splits, len(task.class_names), dict(model_spec), seed, progress=progress)
-    return {"model_id": result.model_id, "model_dir": str(result.model_dir), "wall_s": time.perf_counter() - t0,
-            "trained": result.trained}
+    n_classes = len(task.class_names)
+    spec = _model_spec(dict(model_spec), splits["train"].kind)
+    key = cache.model_key(task_id, splits["train"], splits["val"], n_classes, spec, seed)
+    trained = not cache.is_valid(cache.models_root() / key)
+    model_dir = reference_outputs(task_id, splits, n_classes, spec, seed, progress=progress)
+    return {"model_id": model_dir.name[:16], "model_dir": str(model_dir), "wall_s": time.perf_counter() - t0,
+            "trained": trained}
+
+
+def _model_spec(spec: dict, kind: str) -> dict:
+    """3-D tasks get the 3-D CNN whatever 2-D architecture the suite names."""
+    if kind == "3d" and spec.get("arch", "small_cnn") != "small_cnn3d":
+        spec["arch"] = "small_cnn3d"
+    return spec
 
 
 def problem(model_dir: str, split: str, embedding: str) -> Problem:

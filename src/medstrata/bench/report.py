@@ -54,9 +54,22 @@ def reference_table(reference: pd.DataFrame) -> pd.DataFrame:
     """Worst-group metrics of the reference models per task cell: mean over seeds."""
     ref = add_cell(reference)
     cols = [c for c in ("acc_avg", "acc_wg", "auroc_avg", "auroc_wg", "gap_rel", "acc_group_mean", "acc_adjusted") if c in ref]
-    out = ref.groupby(["dataset", "kind", "stratum_params"])[cols].mean()
+    ref["setting"] = [short_setting(k, p) for k, p in zip(ref["kind"], ref["stratum_params"])]
+    out = ref.groupby(["dataset", "kind", "setting"])[cols].mean()
     out["gap_pts"] = 100 * (out["acc_avg"] - out["acc_wg"])
     return out.reset_index()
+
+
+KNOBS = {"rare_subclass": "p", "label_noise": "r", "subtle_feature": "strength", "spurious_marker": "rho"}
+
+
+def short_setting(kind: str, params_json: str) -> str:
+    """``p=0.05``: the severity knob of a stratum kind, for tables."""
+    import json
+
+    params = json.loads(params_json)
+    knob = KNOBS.get(kind)
+    return f"{knob}={params[knob]:g}" if knob in params else ""
 
 
 def write_markdown(path: Path, suite: str, metric: str, table: pd.DataFrame, results: pd.DataFrame,
@@ -107,7 +120,7 @@ def plot_dose_response(results: pd.DataFrame, metric: str, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     pt = per_task(add_cell(results), metric)
-    pt["severity"] = [next(iter(json.loads(p).values()), np.nan) if json.loads(p) else np.nan for p in pt.stratum_params]
+    pt["severity"] = [float(json.loads(p).get(KNOBS.get(k, ""), np.nan)) for k, p in zip(pt.kind, pt.stratum_params)]
     pt = pt[np.isfinite(pt.severity.astype(float))]
     if pt.empty or pt.groupby("kind").severity.nunique().max() < 2:
         return False
