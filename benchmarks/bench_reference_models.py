@@ -1,0 +1,111 @@
+"""Accuracy and training time of the reference models on clean official MedMNIST (28 px).
+
+Not part of the test run. Trains the default model (and, unless ``--skip-resnet``, the ResNet-18
+option) on the official train split, selects the checkpoint on val, and reports test ACC and AUC
+(AUC: binary ROC AUC; multi-class: macro one-vs-rest, as MedMNIST's ``getAUC``), wall time and
+process CPU time of training, and the load average (the CPU may be shared with other jobs).
+
+    python benchmarks/bench_reference_models.py --seeds 0 1 2 --resnet-epochs 3 --out bench.json
+
+Reference (MedMNIST v2, ResNet-18 (28), 100 epochs): BloodMNIST ACC 0.958 AUC 0.998,
+PneumoniaMNIST ACC 0.854 AUC 0.944. Acceptance: default model within 1.5 points of the ACC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from medstrata.models.data import SplitArrays
+from medstrata.models.outputs import probs_and_losses
+from medstrata.models.train import fit_reference, predict, resolve_spec
+
+REFERENCE_ACC = {"bloodmnist": 0.958, "pneumoniamnist": 0.854}
+REFERENCE_AUC = {"bloodmnist": 0.998, "pneumoniamnist": 0.944}
+
+
+def load_flag(root: Path, flag: str) -> dict[str, SplitArrays]:
+    """Official splits as SplitArrays with ids ``f"{flag}-28-{split}-{i:06d}"``."""
+    with np.load(root / f"{flag}.npz", allow_pickle=False) as z:
+        return {
+            s: SplitArrays(np.array([f"{flag}-28-{s}-{i:06d}" for i in range(len(z[f"{s}_labels"]))]),
+                           z[f"{s}_images"], z[f"{s}_labels"].reshape(-1).astype(np.int64))
+            for s in ("train", "val", "test")
+        }
+
+
+def auc(labels: np.ndarray, probs: np.ndarray) -> float:
+    if probs.shape[1] == 2:
+        return float(roc_auc_score(labels, probs[:, 1]))
+    return float(roc_auc_score(labels, probs, multi_class="ovr", average="macro"))
+
+
+def run_one(flag: str, data: dict[str, SplitArrays], spec: dict, seed: int, threads: int) -> dict:
+    n_classes = int(data["train"].labels.max()) + 1
+    load_before = os.getloadavg()[0]
+    wall, cpu = time.perf_counter(), time.process_time()
+    model, history = fit_reference(data["train"], data["val"], n_classes, spec, seed, threads, progress=False)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    logits, _ = predict(model, data["test"])
+    probs, _ = probs_and_losses(logits, data["test"].labels)
+    best = max(range(len(history)), key=lambda i: history[i]["val_acc"])
+    return {
+        "flag": flag, "seed": seed, "spec": resolve_spec(spec, data["train"].kind),
+        "test_acc": float((probs.argmax(1) == data["test"].labels).mean()),
+        "test_auc": auc(data["test"].labels, probs), "best_val_acc": history[best]["val_acc"],
+        "best_epoch": best, "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
+        "epoch_wall_s": [round(h["seconds"], 1) for h in history],
+        "loadavg_1min_before": round(load_before, 2), "loadavg_1min_after": round(os.getloadavg()[0], 2),
+        "ref_acc": REFERENCE_ACC.get(flag), "ref_auc": REFERENCE_AUC.get(flag),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| dataset | arch | epochs | seed | test ACC | test AUC | ref ACC | train wall s | train CPU s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['flag']} | {r['spec']['arch']} (w{r['spec']['width']}) | {r['spec']['epochs']} | "
+                     f"{r['seed']} | {r['test_acc']:.4f} | {r['test_auc']:.4f} | {r['ref_acc']} | "
+                     f"{r['train_wall_s']} | {r['train_cpu_s']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-root", type=Path,
+                    default=Path(os.environ.get("MEDSTRATA_DATA_ROOT", "/work/shared/data/medmnist")))
+    ap.add_argument("--flags", nargs="+", default=["bloodmnist", "pneumoniamnist"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--resnet-epochs", type=int, default=3, help="epoch budget of the ResNet-18 option")
+    ap.add_argument("--resnet-seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--skip-resnet", action="store_true")
+    ap.add_argument("--out", type=Path, help="write all rows as JSON here")
+    args = ap.parse_args(argv)
+    runs = [({}, args.seeds)]
+    if not args.skip_resnet:
+        runs.append(({"arch": "resnet18", "epochs": args.resnet_epochs}, args.resnet_seeds))
+    rows = []
+    for flag in args.flags:
+        data = load_flag(args.data_root, flag)
+        for spec, seeds in runs:
+            for seed in seeds:
+                rows.append(run_one(flag, data, spec, seed, args.threads))
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    print(table(rows))
+    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, threads={args.threads}")
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
