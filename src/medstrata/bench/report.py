@@ -92,6 +92,7 @@ def plot_recovery(results: pd.DataFrame, metric: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     pt = per_task(add_cell(results), metric)
+    pt["method"] = [f"{m} (ORACLE)" if o else m for m, o in zip(pt.method, pt.is_oracle)]
     seeds = pt.groupby(["method", "kind", "seed"])[metric].mean().reset_index()
     agg = seeds.groupby(["method", "kind"])[metric].agg(["mean", "std"]).reset_index()
     methods, kinds = sorted(agg.method.unique()), sorted(agg.kind.unique())
