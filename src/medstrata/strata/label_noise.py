@@ -14,7 +14,10 @@ Rules:
 
 Defaults: bloodmnist -> immature granulocytes (3), which resemble monocytes of the other superclass
 (measured: r = 0.3 cost 18 points, eosinophil noise only 3; REFERENCES.md). Binary sources ->
-``low_intensity`` 0.25 of class 1 (e.g. under-exposed pneumonia films). ``r`` = 0.2.
+``low_intensity`` 0.25 of class 1 (e.g. under-exposed pneumonia films). ``r`` = 0.3, not the 0.2
+first planned: in the quick suite (3 seeds, default small CNN) r = 0.2 on bloodmnist left the worst
+group only 9.2 points below overall accuracy (0.866 vs 0.958), under the 10-point bar for a *hidden*
+stratum; r = 0.3 is inside Domino's noisy-slice range (0.01-0.3).
 
 Citation:
     Oakden-Rayner et al. CHIL 2020 (low label quality).
@@ -36,7 +39,7 @@ _DEFAULT_SUBCLASS = {"bloodmnist": 3}
 @register_stratum("label_noise")
 class LabelNoise(Injector):
     params = {
-        "r": Param(float, 0.2, "flip rate inside the subgroup, train and val only", 0.01, 0.5),
+        "r": Param(float, 0.3, "flip rate inside the subgroup, train and val only", 0.01, 0.5),
         "group": Param(str, None, "subgroup definition (dataset default)", choices=GROUPS, nullable=True),
         "subclass": Param(int, 0, "official label of the subgroup when group=subclass", low=0),
         "cls": Param(int, 1, "task class of the subgroup for intensity/random groups", low=0),
