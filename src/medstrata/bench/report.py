@@ -21,6 +21,11 @@ def per_task(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return df.groupby(keys, as_index=False)[metric].mean()
 
 
+def _flag_oracle(pt: pd.DataFrame) -> pd.DataFrame:
+    """Method names with the oracle control marked ``(ORACLE)``, as in every table."""
+    return pt.assign(method=[f"{m} (ORACLE)" if o else m for m, o in zip(pt.method, pt.is_oracle)])
+
+
 def ranked_table(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Methods ranked by ``metric`` averaged over tasks, with interval ties; the oracle is flagged."""
     from medstrata.scoring import rank_methods
@@ -43,7 +48,7 @@ def format_table(table: pd.DataFrame, metric: str) -> str:
 
 def per_kind_table(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """mean ± std (over seeds) of ``metric`` per method and stratum kind, as a wide frame of strings."""
-    pt = per_task(add_cell(results), metric)
+    pt = _flag_oracle(per_task(add_cell(results), metric))
     seeds = pt.groupby(["method", "kind", "seed"])[metric].mean().reset_index()
     agg = seeds.groupby(["method", "kind"])[metric].agg(["mean", lambda v: v.std(ddof=1)])
     agg.columns = ["mean", "std"]
@@ -91,8 +96,7 @@ def plot_recovery(results: pd.DataFrame, metric: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pt = per_task(add_cell(results), metric)
-    pt["method"] = [f"{m} (ORACLE)" if o else m for m, o in zip(pt.method, pt.is_oracle)]
+    pt = _flag_oracle(per_task(add_cell(results), metric))
     seeds = pt.groupby(["method", "kind", "seed"])[metric].mean().reset_index()
     agg = seeds.groupby(["method", "kind"])[metric].agg(["mean", "std"]).reset_index()
     methods, kinds = sorted(agg.method.unique()), sorted(agg.kind.unique())
