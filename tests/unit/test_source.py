@@ -87,3 +87,11 @@ def test_cli_error_has_no_traceback(tmp_path):
                          capture_output=True, text=True, env=env)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and "750601b1f35ba3300ea97c75c52ff8f6" in out.stderr
+
+
+def test_reading_info_writes_nothing_and_skips_torch(tmp_path):
+    code = "import sys; from medstrata.data import info; info.flags(); print('torch' in sys.modules)"
+    env = {"HOME": str(tmp_path), "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False" and not list(tmp_path.iterdir())

@@ -1,15 +1,15 @@
 """Metadata of the MedMNIST flags, read from ``medmnist.INFO`` (the single source of truth).
 
-``import medmnist`` pulls in torch (about 2 s); this module loads only ``medmnist/info.py`` so that
-listing flags and validating specs stays fast.
+``import medmnist`` pulls in torch (about 2 s); this module reads ``INFO`` from ``medmnist/info.py``
+as a literal, so listing flags and validating specs stays fast and has no side effects.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from medstrata.errors import MissingDependencyError, UnknownDatasetError, UnsupportedSizeError
@@ -19,24 +19,33 @@ SIZES_3D = (28, 64)
 
 
 @lru_cache(maxsize=1)
-def _info_module() -> ModuleType:
+def _info_literals() -> dict[str, Any]:
+    """``__version__`` and ``INFO`` of the installed medmnist, read as literals from ``medmnist/info.py``.
+
+    Nothing of medmnist is executed: importing it would pull in torch, and its ``info.py`` creates
+    ``~/.medmnist`` on import, while MedStrata writes only under ``MEDSTRATA_HOME``.
+    """
     spec = importlib.util.find_spec("medmnist")
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError("the 'medmnist' package is not installed: pip install medmnist==3.0.2")
     path = Path(list(spec.submodule_search_locations)[0]) / "info.py"
-    mod_spec = importlib.util.spec_from_file_location("_medstrata_medmnist_info", path)
-    module = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    values = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id in ("__version__", "INFO"):
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+    if set(values) != {"__version__", "INFO"}:
+        raise MissingDependencyError(f"could not read INFO from {path}; is medmnist 3.0.x installed?")
+    return values
 
 
 def all_info() -> dict[str, dict[str, Any]]:
     """``medmnist.INFO``: flag -> metadata dict."""
-    return _info_module().INFO
+    return _info_literals()["INFO"]
 
 
 def medmnist_version() -> str:
-    return _info_module().__version__
+    return _info_literals()["__version__"]
 
 
 def flags() -> list[str]:
