@@ -124,7 +124,7 @@ def plot_dose_response(results: pd.DataFrame, metric: str, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pt = per_task(add_cell(results), metric)
+    pt = _flag_oracle(per_task(add_cell(results), metric))
     pt["severity"] = [float(json.loads(p).get(KNOBS.get(k, ""), np.nan)) for k, p in zip(pt.kind, pt.stratum_params)]
     pt = pt[np.isfinite(pt.severity.astype(float))]
     if pt.empty or pt.groupby("kind").severity.nunique().max() < 2:
@@ -136,7 +136,7 @@ def plot_dose_response(results: pd.DataFrame, metric: str, path: Path) -> bool:
         for method, g in sub.groupby("method"):
             ax.errorbar(g.severity, g["mean"], yerr=g["std"].fillna(0), marker="o", ms=3, capsize=2, label=method)
         ax.set_title(kind)
-        ax.set_xlabel("severity knob")
+        ax.set_xlabel(f"severity: {KNOBS.get(kind, 'knob')}")
         ax.set_ylabel(metric)
     axes[0][-1].legend(fontsize=6)
     fig.tight_layout()
