@@ -77,6 +77,8 @@ class BuildState:
     class_names: list[str]
     source_class_names: list[str]
     target: dict
+    source_index: np.ndarray | None = None
+    _positions: dict | None = field(default=None, repr=False)
 
     def index(self, split: str | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         """Positions of kept samples, optionally of one split and matching ``mask``."""
@@ -88,9 +90,9 @@ class BuildState:
         return np.flatnonzero(sel)
 
     def position(self, sample_id: str) -> int:
-        if not hasattr(self, "_pos"):
-            self._pos = {s: i for i, s in enumerate(self.sample_ids.tolist())}
-        return self._pos[sample_id]
+        if self._positions is None:
+            self._positions = {s: i for i, s in enumerate(self.sample_ids.tolist())}
+        return self._positions[sample_id]
 
 
 @dataclass

@@ -61,8 +61,8 @@ def initial_state(spec: TaskSpec, source: Source) -> BuildState:
         clean_label=clean, label=clean.copy(), keep=np.ones(len(ids), dtype=bool),
         images=np.concatenate([source.images[s] for s in SPLITS]), n_classes=len(spec.target["class_names"]),
         class_names=list(spec.target["class_names"]), source_class_names=source.class_names, target=spec.target,
+        source_index=np.concatenate(idx),
     )
-    state.source_index = np.concatenate(idx)  # type: ignore[attr-defined]
     return state
 
 
@@ -101,7 +101,7 @@ def _manifest(state: BuildState, rows: np.ndarray, strata_cols: dict, params_col
     cols = {
         "sample_id": pa.array(state.sample_ids[rows].tolist(), pa.string()),
         "source_split": pa.array(state.split[rows].tolist(), pa.string()),
-        "source_index": pa.array(state.source_index[rows], pa.int64()),  # type: ignore[attr-defined]
+        "source_index": pa.array(state.source_index[rows], pa.int64()),
         "split": pa.array(state.split[rows].tolist(), pa.string()),
         "source_label": pa.array(state.source_label[rows], pa.int64()),
         "label": pa.array(state.label[rows], pa.int64()),
