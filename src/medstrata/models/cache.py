@@ -147,15 +147,14 @@ def load_model(model_dir: Path) -> "nn.Module":
     """Rebuild the net of a valid entry and load its weights (``weights_only=True``); eval mode."""
     import torch
 
-    from medstrata.models.nets import build_net
+    from medstrata.models.nets import init_net
 
     model_dir = Path(model_dir)
     if not is_valid(model_dir):
         raise FileNotFoundError(f"{model_dir} is not a complete model cache entry (no valid {DONE})")
     meta = load_meta(model_dir)
     spec = meta["spec"]
-    with torch.random.fork_rng(devices=[]):  # build_net initialises from the global RNG; the
-        torch.manual_seed(0)  # weights are overwritten below, the fork keeps the caller's RNG intact
-        model = build_net(spec["arch"], meta["in_channels"], meta["n_classes"], spec["width"])
+    # init_net leaves the global RNG untouched; its initial weights are overwritten just below.
+    model = init_net(spec["arch"], meta["in_channels"], meta["n_classes"], spec["width"], seed=0)
     model.load_state_dict(torch.load(model_dir / "weights.pt", weights_only=True, map_location="cpu"))
     return model.eval()
