@@ -26,6 +26,9 @@ from medstrata.hashing import content_hash
 from medstrata.problem import Problem
 from medstrata.tasks.store import Task, load_task
 
+#: Part of every method-result cache key: bump when scoring changes the numbers of a stored result.
+SCORER_VERSION = "1"
+
 
 @lru_cache(maxsize=8)
 def _source(flag: str, size: int):
@@ -129,8 +132,6 @@ def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: st
     _atomic_json(cached, records)
     return records
 
-
-SCORER_VERSION = "1"
 
 
 def _run_and_score(task_id: str, model: dict, method: dict, cls, seed: int, embedding: str) -> list[dict]:
