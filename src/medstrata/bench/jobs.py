@@ -26,6 +26,9 @@ from medstrata.hashing import content_hash
 from medstrata.problem import Problem
 from medstrata.tasks.store import Task, load_task
 
+#: Tasks are read once per process, not once per job step (manifest parquet + memory-mapped images).
+_load_task = lru_cache(maxsize=4)(load_task)
+
 #: Part of every method-result cache key: bump when scoring changes the numbers of a stored result.
 SCORER_VERSION = "1"
 
@@ -72,7 +75,7 @@ def model_job(task_id: str, model_spec: dict, seed: int, progress: bool) -> dict
     from medstrata.models import cache
     from medstrata.models.outputs import reference_outputs
 
-    task = load_task(task_id)
+    task = _load_task(task_id)
     t0 = time.perf_counter()
     splits = {s: split_arrays(task, s) for s in ("train", "val", "test")}
     n_classes = len(task.class_names)
@@ -101,7 +104,7 @@ def reference_record(task_id: str, model: dict, seed: int, embedding: str) -> li
     """Worst-group metrics of the reference model on test, one flat record per stratum column."""
     from medstrata.scoring import worst_group_metrics
 
-    task = load_task(task_id)
+    task = _load_task(task_id)
     test = problem(model["model_dir"], "test", embedding)
     order = _align(task, "test", test.sample_ids)
     labels = task.manifest.clean_label.to_numpy()[task.split_index("test")][order]
@@ -137,7 +140,7 @@ def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: st
 def _run_and_score(task_id: str, model: dict, method: dict, cls, seed: int, embedding: str) -> list[dict]:
     from medstrata.scoring import score_recovery
 
-    task = load_task(task_id)
+    task = _load_task(task_id)
     val, test = problem(model["model_dir"], "val", embedding), problem(model["model_dir"], "test", embedding)
     params = dict(method.get("params", {}))
     if cls.is_oracle:
