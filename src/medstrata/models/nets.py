@@ -121,7 +121,10 @@ def init_net(arch: str, in_channels: int, n_classes: int, width: int, seed: int)
     import torch
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # inside fork_rng: the caller's global RNG state is restored on exit
+        # Unavoidable global seed (torch's initialisers take no generator): ``seed`` is derived from the
+        # job key by the caller (keyed_seed("medstrata.models", run seed, "init")), and fork_rng
+        # restores the caller's global RNG state on exit.
+        torch.manual_seed(seed)
         return build_net(arch, in_channels, n_classes, width)
 
 
