@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 from medstrata.models import augment  # noqa: E402
 from medstrata.models.train import evaluate, fit_reference, resolve_spec, train_reference  # noqa: E402
 
-FAST = {"width": 8, "epochs": 5, "batch_size": 16, "lr": 0.01}
+FAST = {"width": 8, "epochs": 5, "batch_size": 16, "lr": 0.01, "min_steps": 0}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_rgb_and_3d_paths_learn(kind: str, size: int, classes: int) -> None:
 
 def test_resnet18_runs_one_tiny_epoch() -> None:
     d = toy_splits(24, "2d_rgb", n_classes=2, seed=2)
-    spec = {"arch": "resnet18", "epochs": 1, "batch_size": 8}
+    spec = {"arch": "resnet18", "epochs": 1, "batch_size": 8, "min_steps": 0}
     model, history = fit_reference(d["train"], d["val"], 2, spec, seed=0, progress=False)
     assert len(history) == 1 and np.isfinite(history[0]["train_loss"])
     assert model.head.in_features == 512
