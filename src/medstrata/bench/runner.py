@@ -30,7 +30,7 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
 
     for job in tqdm(planned, desc="build tasks", disable=not progress):
-        job["task_id"] = J.task_job(job["dataset"], job["kind"], job["params"], job["seed"])
+        job["task_id"] = J.task_job(job["dataset"], job["strata"], job["seed"], job.get("target"))
     models, reference = {}, []
     for job in tqdm(planned, desc="reference models", disable=not progress):
         model = J.model_job(job["task_id"], model_spec, job["seed"], progress=False)
