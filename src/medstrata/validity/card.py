@@ -132,10 +132,24 @@ def assemble(cell: dict, per_seed: dict[int, list[dict]], recover: dict | None =
             "strata_cards": cards, "failures": failures, "passes": not failures}
 
 
+def _non_default(dataset: str, target: str | None, kind: str, params: dict) -> dict:
+    """The entries of ``params`` that differ from the kind's resolved defaults on this dataset."""
+    from medstrata.errors import MedStrataError
+    from medstrata.strata import get_injector
+    from medstrata.tasks.target import resolve_target
+
+    try:
+        defaults = get_injector(kind).resolve({}, dataset, resolve_target(dataset, target))
+    except (MedStrataError, KeyError):
+        return dict(params)
+    return {k: v for k, v in params.items() if defaults.get(k, object()) != v}
+
+
 def cell_name(cell: dict) -> str:
     """``dataset[target]/kind+kind {non-default params}`` for tables and logs."""
     target = f"[{cell['target']}]" if cell.get("target") else ""
-    params = {k: p for k, p in cell["strata"] if p}
+    diffs = {k: _non_default(cell["dataset"], cell.get("target"), k, p) for k, p in cell["strata"]}
+    params = {k: d for k, d in diffs.items() if d}
     extra = f" {json.dumps(params, sort_keys=True)}" if params else ""
     return f"{cell['dataset']}{target}/{'+'.join(k for k, _ in cell['strata'])}{extra}"
 

@@ -110,7 +110,8 @@ def suite_cells(cfg: Any) -> list[dict]:
             for c in task_cells(cfg)]
 
 
-def validate_suite(cfg: Any, seeds: list[int], dose: bool = True, progress: bool = True) -> list[dict]:
-    """Cards of every cell of a suite (model spec from the suite config)."""
-    model_spec = dict(cfg.suite.get("model", {}))
+def validate_suite(cfg: Any, seeds: list[int], model_spec: dict | None = None, dose: bool = True,
+                   progress: bool = True) -> list[dict]:
+    """Cards of every cell of a suite (model spec: the suite's unless given)."""
+    model_spec = dict(cfg.suite.get("model", {})) if model_spec is None else dict(model_spec)
     return [validate_cell(c, seeds, model_spec, dose, progress) for c in suite_cells(cfg)]
