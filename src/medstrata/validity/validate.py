@@ -89,14 +89,15 @@ def dose_response(cell: dict, seeds: list[int], model_spec: dict, progress: bool
 
 
 def validate_cell(cell: dict, seeds: list[int], model_spec: dict, dose: bool = True,
-                  progress: bool = True) -> dict:
-    """The validity card of one cell over ``seeds`` (see :func:`medstrata.validity.card.assemble`)."""
+                  progress: bool = True, dose_seeds: list[int] | None = None) -> dict:
+    """The validity card of one cell over ``seeds`` (see :func:`medstrata.validity.card.assemble`);
+    dose-response over ``dose_seeds`` (default: ``seeds``)."""
     per_seed, recover = {}, []
     for seed in tqdm(seeds, desc=f"validate {C.cell_name(cell)}", disable=not progress, leave=False):
         task_id, model = _train(cell, seed, model_spec)
         per_seed[seed] = C.measure_seed(task_id, model["model_dir"])
         recover += recoverability(task_id, model, seed)
-    doses = dose_response(cell, seeds, model_spec, progress) if dose else None
+    doses = dose_response(cell, list(dose_seeds or seeds), model_spec, progress) if dose else None
     out = C.assemble(cell, per_seed, _recover_summary(recover), doses)
     out["model_spec"] = dict(model_spec)
     return out
@@ -111,7 +112,17 @@ def suite_cells(cfg: Any) -> list[dict]:
 
 
 def validate_suite(cfg: Any, seeds: list[int], model_spec: dict | None = None, dose: bool = True,
-                   progress: bool = True) -> list[dict]:
+                   progress: bool = True, dose_seeds: list[int] | None = None) -> list[dict]:
     """Cards of every cell of a suite (model spec: the suite's unless given)."""
+    from medstrata.errors import MedStrataError
+
     model_spec = dict(cfg.suite.get("model", {})) if model_spec is None else dict(model_spec)
-    return [validate_cell(c, seeds, model_spec, dose, progress) for c in suite_cells(cfg)]
+    cards = []
+    for cell in suite_cells(cfg):
+        try:
+            cards.append(validate_cell(cell, seeds, model_spec, dose, progress, dose_seeds))
+        except MedStrataError as exc:  # an impossible task fails its gates, loudly, with the reason
+            card = C.assemble(cell, {})
+            card.update(seeds=list(seeds), failures=[f"could not be built or measured: {exc}"], passes=False)
+            cards.append(card)
+    return cards
