@@ -108,3 +108,33 @@ def test_origin_and_dose_monotone():
     assert gates.dose_monotone([0.01, 0.05, 0.04, 0.2])["monotone"]
     bad = gates.dose_monotone([0.2, 0.1, 0.05, 0.3])
     assert not bad["monotone"] and bad["spearman"] < 1
+
+
+def _fake_card(rho: float, gap: float, passes: bool = True) -> dict:
+    harm = t_interval([gap - 0.01, gap, gap + 0.01])
+    s = {"column": "stratum_spurious_marker", "stratum_id": 1, "name": "m", "kind": "spurious_marker",
+         "params": {"rho": rho}, "origin": gates.CONSTRUCTED, "harm": harm, "acc_member": 0.5, "acc_rest": 0.9,
+         "shortcut_auroc_max": 0.6, "shortcut_statistic": "grey.mean", "pca_auroc_mean": 0.6,
+         "error_share_test": 0.2, "recover": {}, "dose": None}
+    return {"cell": f"d/spurious_marker rho={rho}", "dataset": "d", "target": None,
+            "strata": [["spurious_marker", {"rho": rho}]], "seeds": [0, 1, 2], "strata_cards": [s],
+            "failures": [] if passes else ["m: harm 1.0 pts < 10 pts"], "passes": passes}
+
+
+def test_run_dose_response_across_severity_cells_and_loud_exclusion(tmp_path, capsys):
+    import json
+
+    from medstrata.validity import run as V
+
+    cards = {str(r): _fake_card(r, g, passes=r != 0.5) for r, g in ((0.99, 0.4), (0.5, 0.01), (0.9, 0.3), (0.7, 0.1))}
+    V.attach_dose(cards)
+    dose = cards["0.9"]["strata_cards"][0]["dose"]
+    assert dose["knob"] == "rho" and dose["severities"] == [0.5, 0.7, 0.9, 0.99]
+    assert dose["gaps"] == pytest.approx([0.01, 0.1, 0.3, 0.4]) and dose["monotone"]
+    assert V.announce(cards, "exclude") == {"0.5"} and "EXCLUDED from this run" in capsys.readouterr().out
+    assert V.announce(cards, "report") == set()
+    with pytest.raises(Exception, match="gates"):
+        V.announce(cards, "maybe")
+    V.write(tmp_path, cards, "s", "exclude", {"0.5"})
+    assert json.loads((tmp_path / "validity.json").read_text())["excluded"] == ["d/spurious_marker rho=0.5"]
+    assert "- EXCLUDED d/spurious_marker rho=0.5: m: harm" in (tmp_path / "validity.md").read_text()

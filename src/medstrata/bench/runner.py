@@ -58,6 +58,7 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     kept_ids = {job["task_id"] for job in kept}
     ref = pd.DataFrame([r for r in reference if r["task_id"] in kept_ids])
     _save(folder, results, ref, cfg, t_start, models, [cards[k]["cell"] for k in sorted(excluded)])
+    V.append_to_summary(folder)
     return folder
 
 

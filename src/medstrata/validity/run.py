@@ -106,7 +106,15 @@ def write(folder: Path, cards: dict[str, dict], suite: str, mode: str, excluded:
     items = list(cards.values())
     note = (f"Measured by `medstrata run` on this run's seeds and models; gates mode `{mode}`; "
             f"{len(excluded)} task(s) excluded from the ranking.")
-    (folder / "validity.md").write_text(render.markdown(items, f"Validity of suite `{suite}` (this run)", note))
+    word = "EXCLUDED" if mode == "exclude" else "FAILS (reported only)"
+    (folder / "validity.md").write_text(render.markdown(items, f"Validity of suite `{suite}` (this run)", note, word))
     payload = {"gates_mode": mode, "excluded": sorted(cards[k]["cell"] for k in excluded),
                "cards": C.to_jsonable(items)}
     (folder / "validity.json").write_text(json.dumps(payload, indent=1, default=float) + "\n")
+
+
+def append_to_summary(folder: Path) -> None:
+    """Append the run's validity table to ``summary.md`` (so it travels with published baselines)."""
+    body = (folder / "validity.md").read_text().split("\n", 1)[1]
+    with open(folder / "summary.md", "a") as f:
+        f.write("\n## Validity of every task (val, this run's seeds; see validity.md)\n" + body)
