@@ -19,6 +19,7 @@ import numpy as np
 GLYPHS: dict[str, np.ndarray] = {
     "P": np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=bool),
     "R": np.array([[1, 1, 0], [1, 0, 1], [1, 1, 0], [1, 0, 1], [1, 0, 1]], dtype=bool),
+    "d": np.array([[0, 0, 1], [0, 0, 1], [1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=bool),
     "A": np.array([[0, 1, 0], [1, 0, 1], [1, 1, 1], [1, 0, 1], [1, 0, 1]], dtype=bool),
     "H": np.array([[1, 0, 1], [1, 0, 1], [1, 1, 1], [1, 0, 1], [1, 0, 1]], dtype=bool),
 }

@@ -27,7 +27,8 @@ Design (issue 6: a marker must be learnable but no global statistic may give it 
 * **Opacity** ``conspicuity * U(0.6, 1)``: ``conspicuity`` (default 1) is the knob from barely
   visible (0.1) to a solid tag (1).
 * **Size and position vary**: glyph height ``marker_size`` px at 28 px (scaled with the image)
-  times 1 or 2 (keyed), anywhere in the image (3-D: through every depth slice).
+  times 1 or 2 (keyed), anywhere in the periphery (the box within 1/7 of the image size of an edge,
+  where tokens sit on a film); in 3-D through every depth slice.
 
 Promise: outside the tag's mask every pixel is byte-identical to the input image. With
 ``distractors=false`` images without M are untouched (the per-image statistics then differ between
@@ -140,7 +141,7 @@ class SpuriousMarker(Injector):
         scale = base * int(rng.integers(1, 3))
         name = params["tag"] if has_marker else params["distractor"]
         h, w = glyph(name, scale).shape
-        row, col = int(rng.integers(0, hw[0] - h + 1)), int(rng.integers(0, hw[1] - w + 1))
+        row, col = _peripheral_position(rng, hw, (h, w))
         q = float(rng.uniform(0.0, 0.03)) if rng.random() < 0.5 else float(rng.uniform(0.97, 1.0))
         opacity = round(params["conspicuity"] * float(rng.uniform(0.6, 1.0)), 4)
         return {"marker": int(has_marker), "glyph": name, "scale": scale, "row": row, "col": col,
@@ -150,6 +151,18 @@ class SpuriousMarker(Injector):
         hw = image.shape[:2] if state.image_kind != "3d" else image.shape[1:]
         mask = tag_mask(hw, p["glyph"], p["scale"], p["row"], p["col"])
         return blend(image, mask, p["value"], p["opacity"], state.image_kind)
+
+
+def _peripheral_position(rng: np.random.Generator, hw: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """Top-left corner of a ``box`` placed uniformly among the positions within ``hw // 7`` pixels of
+    an image edge (tags sit in the periphery of a film, not over the anatomy); rejection-sampled."""
+    (hh, ww), (h, w) = hw, box
+    band = max(1, min(hh, ww) // 7)
+    for _ in range(1000):
+        row, col = int(rng.integers(0, hh - h + 1)), int(rng.integers(0, ww - w + 1))
+        if row <= band or col <= band or row >= hh - h - band or col >= ww - w - band:
+            return row, col
+    return 0, 0
 
 
 def _own_value(image: np.ndarray, image_kind: str, q: float):

@@ -11,7 +11,7 @@ and the result gets back the member's own histogram:
     y  = G_sigma(x) + sum_b g_b * band_b(donor),   g_b = ||band_b(x)|| / ||band_b(donor)||
     x' = the member's own pixel values, re-ordered by the rank of y   (exact histogram specification)
 
-* ``G_sigma`` is a Gaussian low-pass, ``sigma = 6 * strength`` px at 28 px (scaled with the image;
+* ``G_sigma`` is a Gaussian low-pass, ``sigma = 12 * strength`` px at 28 px (scaled with the image;
   per channel for RGB, over all three axes in 3-D). The member keeps only its coarse layout (below
   ``sigma``); its detail (nuclear lobes and granules of a neutrophil, the opacities of a pneumonia
   at this resolution) is replaced by the detail of an image of another class, so the class evidence
@@ -125,7 +125,7 @@ def coarse_layout(images: np.ndarray, image_kind: str) -> np.ndarray:
 class SubtleFeature(Injector):
     order = 30  # canonical application order, see medstrata.strata.canonical_order
     params = {
-        "strength": Param(float, 0.5, "scale below which detail is swapped for another class's (sigma = 6*strength px at 28 px)", 0.0, 1.0),
+        "strength": Param(float, 0.5, "scale below which detail is swapped for another class's (sigma = 12*strength px at 28 px)", 0.0, 1.0),
         "fraction": Param(float, 0.15, "fraction of the base group that becomes subtle", 0.01, 1.0),
         "group": Param(str, None, "base group (dataset default)", choices=GROUPS, nullable=True),
         "subclass": Param(int, 0, "official label of the base group when group=subclass", low=0),
@@ -161,7 +161,7 @@ class SubtleFeature(Injector):
         dist = ((coarse[cand] - coarse[i]) ** 2).sum(axis=1)
         donor = state.sample_ids[cand[int(np.argmin(dist))]]
         return {"donor": str(donor), "strength": params["strength"],
-                "sigma": round(6.0 * params["strength"] * size / 28, 4)}
+                "sigma": round(12.0 * params["strength"] * size / 28, 4)}
 
     def apply(self, image: np.ndarray, p: dict, state: BuildState) -> np.ndarray:
         return self.apply_batch(image[None], [p], state)[0]
