@@ -50,6 +50,26 @@ def measure_seed(task_id: str, model_dir: str, probe: bool = True, shortcut: boo
     return measure_arrays(val, test[:3], strata, names, probe, shortcut)
 
 
+def measure_shortcuts(task_id: str, probe: bool = True) -> list[dict]:
+    """As :func:`measure_seed` without a model: the shortcut battery and the PCA probe on val only
+    (harm and error share NaN). Cheap: needs the built task, no training."""
+    from medstrata.bench import jobs as J
+
+    task = J._load_task(task_id)
+    idx = task.split_index("val")
+    m = task.manifest
+    labels = m.clean_label.to_numpy()[idx]
+    ids = {c: m[c].to_numpy()[idx] for c in task.stratum_columns()}
+    nan_preds = np.full(len(labels), -1)
+    strata = {f"stratum_{s['kind']}": (s["kind"], s["params"]) for s in task.info["spec"]["strata"]}
+    names = {f"stratum_{s['kind']}": s["names"] for s in task.info["strata"]}
+    recs = measure_arrays((labels, nan_preds, ids, np.asarray(task.images[idx])), (labels, nan_preds, ids),
+                          strata, names, probe)
+    for r in recs:
+        r.update(gap=float("nan"), acc_member=float("nan"), acc_rest=float("nan"), error_share_test=float("nan"))
+    return recs
+
+
 def measure_arrays(val: tuple, test: tuple, strata: dict, names: dict, probe: bool = True,
                    shortcut: bool = True) -> list[dict]:
     """The per-stratum measures of one seed from arrays.

@@ -88,10 +88,24 @@ def dose_response(cell: dict, seeds: list[int], model_spec: dict, progress: bool
     return out
 
 
+def shortcut_card(cell: dict, seeds: list[int], progress: bool = True) -> dict:
+    """The card without models: builds the task per seed, measures shortcuts and the PCA probe on
+    val; harm is not measured, so the harm gate reports "not measurable" (a cheap first check)."""
+    from medstrata.bench import jobs as J
+
+    per_seed = {}
+    for seed in tqdm(seeds, desc=f"shortcuts {C.cell_name(cell)}", disable=not progress, leave=False):
+        task_id = J.task_job(cell["dataset"], [(k, dict(p)) for k, p in cell["strata"]], seed, cell.get("target"))
+        per_seed[seed] = C.measure_shortcuts(task_id)
+    return C.assemble(cell, per_seed)
+
+
 def validate_cell(cell: dict, seeds: list[int], model_spec: dict, dose: bool = True,
-                  progress: bool = True, dose_seeds: list[int] | None = None) -> dict:
+                  progress: bool = True, dose_seeds: list[int] | None = None, models: bool = True) -> dict:
     """The validity card of one cell over ``seeds`` (see :func:`medstrata.validity.card.assemble`);
-    dose-response over ``dose_seeds`` (default: ``seeds``)."""
+    dose-response over ``dose_seeds`` (default: ``seeds``); ``models=False``: :func:`shortcut_card`."""
+    if not models:
+        return shortcut_card(cell, seeds, progress)
     per_seed, recover = {}, []
     for seed in tqdm(seeds, desc=f"validate {C.cell_name(cell)}", disable=not progress, leave=False):
         task_id, model = _train(cell, seed, model_spec)
@@ -112,7 +126,7 @@ def suite_cells(cfg: Any) -> list[dict]:
 
 
 def validate_suite(cfg: Any, seeds: list[int], model_spec: dict | None = None, dose: bool = True,
-                   progress: bool = True, dose_seeds: list[int] | None = None) -> list[dict]:
+                   progress: bool = True, dose_seeds: list[int] | None = None, models: bool = True) -> list[dict]:
     """Cards of every cell of a suite (model spec: the suite's unless given)."""
     from medstrata.errors import MedStrataError
 
@@ -120,7 +134,7 @@ def validate_suite(cfg: Any, seeds: list[int], model_spec: dict | None = None, d
     cards = []
     for cell in suite_cells(cfg):
         try:
-            cards.append(validate_cell(cell, seeds, model_spec, dose, progress, dose_seeds))
+            cards.append(validate_cell(cell, seeds, model_spec, dose, progress, dose_seeds, models))
         except MedStrataError as exc:  # an impossible task fails its gates, loudly, with the reason
             card = C.assemble(cell, {})
             card.update(seeds=list(seeds), failures=[f"could not be built or measured: {exc}"], passes=False)
