@@ -27,6 +27,7 @@ def test_suite_tasks_with_strata_and_target():
                          "strata": [{"kind": "label_noise", "params": {"r": 0.2}}, {"kind": "spurious_marker"}]})
     assert cell.all_strata() == [("label_noise", {"r": 0.2}), ("spurious_marker", {})] and cell.target == "official"
     assert _listed_cell({"dataset": "pneumoniamnist", "kind": "label_noise"}).all_strata() == [("label_noise", {})]
+    assert _listed_cell({"dataset": "organamnist", "kind": "subtle_feature", "model": {"epochs": 4}}).model == {"epochs": 4}
     for bad in ({"dataset": "x"}, {"dataset": "x", "kind": "a", "strata": []}, {"dataset": "x", "kind": "a", "oops": 1}):
         with pytest.raises(SpecError, match="exactly one of kind/strata"):
             _listed_cell(bad)

@@ -55,7 +55,7 @@ def plan(cfg) -> list[dict[str, Any]]:
 
     methods = method_configs(cfg)
     return [{"dataset": c.dataset, "kind": c.kind, "params": c.params, "strata": c.all_strata(),
-             "target": c.target, "seed": s, "methods": methods}
+             "target": c.target, "model": c.model, "seed": s, "methods": methods}
             for c in task_cells(cfg) for s in seeds(cfg)]
 
 

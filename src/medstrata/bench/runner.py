@@ -38,7 +38,7 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
         job["task_id"] = J.task_job(job["dataset"], job["strata"], job["seed"], job.get("target"))
     models, reference = {}, []
     for job in tqdm(planned, desc="reference models", disable=not progress):
-        model = J.model_job(job["task_id"], model_spec, job["seed"], progress=False)
+        model = J.model_job(job["task_id"], {**model_spec, **job.get("model", {})}, job["seed"], progress=False)
         models[job["task_id"]] = model
         reference += J.reference_record(job["task_id"], model, job["seed"], embedding)
     mode = str(cfg.suite.get("gates", "exclude"))

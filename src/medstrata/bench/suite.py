@@ -32,6 +32,7 @@ class TaskCell:
     severity: float | None = None
     strata: tuple = ()
     target: str | None = None
+    model: dict = field(default_factory=dict)
 
     def all_strata(self) -> list[tuple[str, dict]]:
         """Every ``(kind, params)`` of the task, in the suite's order."""
@@ -77,17 +78,18 @@ def task_cells(cfg: DictConfig) -> list[TaskCell]:
 
 def _listed_cell(t: dict) -> TaskCell:
     """A ``tasks:`` entry: ``{dataset, kind, params}`` or ``{dataset, strata: [{kind, params}, ...]}``,
-    each with an optional ``target``."""
-    unknown = set(t) - {"dataset", "kind", "params", "strata", "target"}
+    each with an optional ``target`` and ``model`` (overrides of the suite's model spec for this task)."""
+    unknown = set(t) - {"dataset", "kind", "params", "strata", "target", "model"}
     if unknown or "dataset" not in t or ("kind" in t) == ("strata" in t):
         raise SpecError(f"suite task {t} must have dataset and exactly one of kind/strata "
-                        f"(optional: params, target); unknown keys: {sorted(unknown)}")
+                        f"(optional: params, target, model); unknown keys: {sorted(unknown)}")
     if "kind" in t:
         strata = [(t["kind"], dict(t.get("params") or {}))]
     else:
         strata = [(s["kind"], dict(s.get("params") or {})) for s in t["strata"]]
     return TaskCell(t["dataset"], strata[0][0], strata[0][1], None,
-                    tuple((k, p) for k, p in strata) if len(strata) > 1 else (), t.get("target"))
+                    tuple((k, p) for k, p in strata) if len(strata) > 1 else (), t.get("target"),
+                    dict(t.get("model") or {}))
 
 
 def _full_cells(datasets: list[str], kinds: list[str], severities: bool) -> list[TaskCell]:

@@ -36,7 +36,7 @@ def _train(cell: dict, seed: int, model_spec: dict) -> tuple[str, dict]:
     from medstrata.bench import jobs as J
 
     task_id = J.task_job(cell["dataset"], [(k, dict(p)) for k, p in cell["strata"]], seed, cell.get("target"))
-    return task_id, J.model_job(task_id, dict(model_spec), seed, progress=False)
+    return task_id, J.model_job(task_id, {**model_spec, **cell.get("model", {})}, seed, progress=False)
 
 
 def recoverability(task_id: str, model: dict, seed: int) -> list[dict]:
@@ -113,7 +113,7 @@ def validate_cell(cell: dict, seeds: list[int], model_spec: dict, dose: bool = T
         recover += recoverability(task_id, model, seed)
     doses = dose_response(cell, list(dose_seeds or seeds), model_spec, progress) if dose else None
     out = C.assemble(cell, per_seed, _recover_summary(recover), doses)
-    out["model_spec"] = dict(model_spec)
+    out["model_spec"] = {**model_spec, **cell.get("model", {})}
     return out
 
 
@@ -121,8 +121,8 @@ def suite_cells(cfg: Any) -> list[dict]:
     """The cells of a composed run config (``medstrata.bench.app.compose``), as card cells."""
     from medstrata.bench.suite import task_cells
 
-    return [{"dataset": c.dataset, "target": c.target, "strata": [[k, p] for k, p in c.all_strata()]}
-            for c in task_cells(cfg)]
+    return [{"dataset": c.dataset, "target": c.target, "strata": [[k, p] for k, p in c.all_strata()],
+             "model": dict(c.model)} for c in task_cells(cfg)]
 
 
 def validate_suite(cfg: Any, seeds: list[int], model_spec: dict | None = None, dose: bool = True,
