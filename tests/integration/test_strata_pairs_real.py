@@ -112,7 +112,7 @@ def _reapply(spec, task, m, src, n_rows=400):
             if "donor" in col[j]:  # exact histogram, per channel
                 assert np.array_equal(np.sort(a.reshape(-1, 3), axis=0), np.sort(b.reshape(-1, 3), axis=0))
             else:  # a tag changes nothing outside its mask
-                mask = tag_mask(a.shape[:2], col[j]["glyph"], col[j]["scale"], col[j]["row"], col[j]["col"])
+                mask = tag_mask(a.shape[:2], col[j]["glyph"], col[j]["height"], col[j]["row"], col[j]["col"])
                 assert np.array_equal(a[~mask], b[~mask])
     assert np.array_equal(task.images[rows], images)
 

@@ -47,7 +47,7 @@ def test_injector_conformance(kind, image_kind, make_source):
     for row in np.flatnonzero(touched)[:50]:
         p = json.loads(m[f"params_{kind}"].iloc[row])
         if "glyph" in p:
-            mask = tag_mask(orig.shape[2:4] if image_kind == "3d" else orig.shape[1:3], p["glyph"], p["scale"], p["row"], p["col"])
+            mask = tag_mask(orig.shape[2:4] if image_kind == "3d" else orig.shape[1:3], p["glyph"], p["height"], p["row"], p["col"])
             keep = ~mask if image_kind != "3d" else np.broadcast_to(~mask, orig.shape[1:])
             assert np.array_equal(task.images[row][keep], orig[row][keep])
             assert not np.array_equal(task.images[row], orig[row]) or p["opacity"] < 0.2

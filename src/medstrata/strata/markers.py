@@ -26,20 +26,24 @@ GLYPHS: dict[str, np.ndarray] = {
 
 
 @lru_cache(maxsize=None)
-def glyph(name: str, scale: int) -> np.ndarray:
-    """(5*scale, 3*scale) bool bitmap of a tag letter (read-only, cached)."""
+def glyph(name: str, height: int) -> np.ndarray:
+    """(height, round(0.6 * height)) bool bitmap of a tag letter, nearest-neighbour scaled from 5x3
+    (read-only, cached)."""
     if name not in GLYPHS:
         raise ValueError(f"unknown tag glyph {name!r}; known: {', '.join(GLYPHS)}")
-    g = GLYPHS[name].repeat(scale, axis=0).repeat(scale, axis=1)
+    if height < 5:
+        raise ValueError(f"a tag needs a height of at least 5 pixels, got {height}")
+    width = max(3, round(0.6 * height))
+    g = GLYPHS[name][(np.arange(height) * 5) // height][:, (np.arange(width) * 3) // width]
     g.flags.writeable = False
     return g
 
 
-def tag_mask(hw: tuple[int, int], name: str, scale: int, row: int, col: int) -> np.ndarray:
-    """(H, W) bool mask of glyph ``name`` at ``scale`` with its top-left corner at (row, col)."""
-    g = glyph(name, scale)
+def tag_mask(hw: tuple[int, int], name: str, height: int, row: int, col: int) -> np.ndarray:
+    """(H, W) bool mask of glyph ``name`` of ``height`` px with its top-left corner at (row, col)."""
+    g = glyph(name, height)
     if row < 0 or col < 0 or row + g.shape[0] > hw[0] or col + g.shape[1] > hw[1]:
-        raise ValueError(f"tag {name} x{scale} at ({row}, {col}) does not fit an image of {hw}")
+        raise ValueError(f"tag {name} of height {height} at ({row}, {col}) does not fit an image of {hw}")
     m = np.zeros(hw, dtype=bool)
     m[row : row + g.shape[0], col : col + g.shape[1]] = g
     return m

@@ -26,8 +26,9 @@ Design (issue 6: a marker must be learnable but no global statistic may give it 
   never change.
 * **Opacity** ``conspicuity * U(0.6, 1)``: ``conspicuity`` (default 1) is the knob from barely
   visible (0.1) to a solid tag (1).
-* **Size and position vary**: glyph height ``marker_size`` px at 28 px (scaled with the image)
-  times 1 or 2 (keyed), anywhere in the periphery (the box within 1/7 of the image size of an edge,
+* **Size and position vary**: glyph height a keyed integer in [``marker_size``, 1.5 ``marker_size``]
+  px at 28 px (scaled with the image; strokes of 1-2 px at the default 8, thick enough for a small CNN to read
+  the shape), anywhere in the periphery (the box within 1/7 of the image size of an edge,
   where tokens sit on a film); in 3-D through every depth slice.
 
 Promise: outside the tag's mask every pixel is byte-identical to the input image. With
@@ -85,7 +86,7 @@ class SpuriousMarker(Injector):
         "distractor": Param(str, "R", "glyph of the same-ink tag on images without the marker", choices=tuple(GLYPHS)),
         "distractors": Param(bool, True, "put a distractor tag on every image without the marker"),
         "conspicuity": Param(float, 1.0, "maximal opacity of the tag (opacity = conspicuity * U(0.6, 1))", 0.05, 1.0),
-        "marker_size": Param(int, 5, "tag height in pixels at 28 px (scaled with the image; x1 or x2 per image)", 5, 12),
+        "marker_size": Param(int, 8, "smallest tag height in px at 28 px (scaled; keyed height in [size, 1.5 size])", 5, 14),
     }
 
     def assign(self, params: dict, state: BuildState) -> Assignment:
@@ -137,19 +138,19 @@ class SpuriousMarker(Injector):
         image = state.images[i]
         hw = image.shape[:2] if state.image_kind != "3d" else image.shape[1:]
         rng = keyed_rng(state.key, state.sample_ids[i], "spurious_marker.tag")
-        base = max(1, round(params["marker_size"] * min(hw) / 28 / 5))
-        scale = base * int(rng.integers(1, 3))
+        size = params["marker_size"] * min(hw) / 28
+        height = int(rng.integers(max(5, round(size)), max(5, round(1.5 * size)) + 1))
         name = params["tag"] if has_marker else params["distractor"]
-        h, w = glyph(name, scale).shape
+        h, w = glyph(name, height).shape
         row, col = _peripheral_position(rng, hw, (h, w))
         q = float(rng.uniform(0.0, 0.03)) if rng.random() < 0.5 else float(rng.uniform(0.97, 1.0))
         opacity = round(params["conspicuity"] * float(rng.uniform(0.6, 1.0)), 4)
-        return {"marker": int(has_marker), "glyph": name, "scale": scale, "row": row, "col": col,
+        return {"marker": int(has_marker), "glyph": name, "height": height, "row": row, "col": col,
                 "value": _own_value(image, state.image_kind, q), "opacity": opacity}
 
     def apply(self, image: np.ndarray, p: dict, state: BuildState) -> np.ndarray:
         hw = image.shape[:2] if state.image_kind != "3d" else image.shape[1:]
-        mask = tag_mask(hw, p["glyph"], p["scale"], p["row"], p["col"])
+        mask = tag_mask(hw, p["glyph"], p["height"], p["row"], p["col"])
         return blend(image, mask, p["value"], p["opacity"], state.image_kind)
 
 

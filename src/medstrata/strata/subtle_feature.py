@@ -27,6 +27,12 @@ and the result gets back the member's own histogram:
   borrowed detail sits where the member's own structure is (no ghost edges). Donors never cross
   splits, so no test pixel enters train or val.
 
+* **Decoys** (``decoys=true``): at the members' rate, non-members of *every* class get the same
+  rewrite with a donor of their *own* class (recorded with ``"decoy": true``, stratum 0). Without
+  them the rewrite's own look is a cue that only class-1 images carry, and the model learns it as
+  class evidence (measured: pneumonia, no decoys, strength 0.5 and 1.0: val gaps 7.7 and 3.7
+  points). With decoys the look predicts nothing; what is missing in members is the evidence.
+
 ``strength`` = 0 leaves the image unchanged; 1 keeps only the member's coarsest layout and its
 histogram. Members are the keyed ``fraction`` of the base group in every split (train, val and test).
 Base group: a keyed random 15 % of class 1 on every source. (A subclass base group, e.g. the
@@ -72,25 +78,32 @@ def _energy(bands: list[np.ndarray]) -> np.ndarray:
 
 
 def match_histogram(values: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Batch (n, ...): each ``values[i]``'s own multiset of values re-ordered by the ranks of ``target[i]``.
+    """Batch (n, ...): each ``values[i]``'s multiset of values re-ordered by the ranks of ``target[i]``.
 
-    Ties in ``target`` are broken by position (stable sort), so the result is deterministic.
+    ``values`` may also be (n, P) values already sorted per row. Ties in ``target`` are broken by
+    position (stable sort), so the result is deterministic.
     """
-    n = len(values)
+    n = len(target)
     order = np.argsort(target.reshape(n, -1), axis=1, kind="stable")
     out = np.empty((n, order.shape[1]), dtype=values.dtype)
     np.put_along_axis(out, order, np.sort(values.reshape(n, -1), axis=1, kind="stable"), axis=1)
-    return out.reshape(values.shape)
+    return out.reshape(target.shape)
 
 
-def swap_detail(images: np.ndarray, donors: np.ndarray, sigma: float, rounds: int = _ROUNDS) -> np.ndarray:
+def swap_detail(images: np.ndarray, donors: np.ndarray, sigma: float, histogram: float = 0.0,
+                rounds: int = _ROUNDS) -> np.ndarray:
     """Batch (n, *spatial) uint8: each image's own values arranged as ``G_sigma(image)`` plus its
     donor's detail.
 
     Each octave band of the donor's detail is scaled so that, *after* the exact histogram
     specification, the band has the image's energy in it (gains refined over ``rounds`` rounds, as
-    in Heeger & Bergen's alternation of histogram and sub-band matching).
+    in Heeger & Bergen's alternation of histogram and sub-band matching). ``histogram`` > 0 mixes
+    that share of the donor's quantile function into the image's own (0: the exact own histogram).
     """
+    n = len(images)
+    own = np.sort(images.reshape(n, -1), axis=1)
+    values = own if histogram <= 0 else np.rint((1 - histogram) * own + histogram * np.sort(
+        donors.reshape(n, -1), axis=1)).astype(np.uint8)
     low, bands_x = _bands(images.astype(np.float64), sigma)
     _, bands_d = _bands(donors.astype(np.float64), sigma)
     target = _energy(bands_x)
@@ -98,7 +111,7 @@ def swap_detail(images: np.ndarray, donors: np.ndarray, sigma: float, rounds: in
     shape = (-1,) + (1,) * (images.ndim - 1)
 
     def compose(g: np.ndarray) -> np.ndarray:
-        return match_histogram(images, low + sum(gj.reshape(shape) * b for gj, b in zip(g, bands_d)))
+        return match_histogram(values, low + sum(gj.reshape(shape) * b for gj, b in zip(g, bands_d)))
 
     for _ in range(rounds):
         got = _energy(_bands(compose(gain).astype(np.float64), sigma)[1])
@@ -126,6 +139,8 @@ class SubtleFeature(Injector):
     order = 30  # canonical application order, see medstrata.strata.canonical_order
     params = {
         "strength": Param(float, 0.5, "scale below which detail is swapped for another class's (sigma = 12*strength px at 28 px)", 0.0, 1.0),
+        "histogram": Param(float, 0.0, "share of the donor's quantile function mixed into the member's own (0 = exact own histogram)", 0.0, 1.0),
+        "decoys": Param(bool, True, "give the same rewrite, with a same-class donor, to as many non-members of every class"),
         "fraction": Param(float, 0.15, "fraction of the base group that becomes subtle", 0.01, 1.0),
         "group": Param(str, None, "base group (dataset default)", choices=GROUPS, nullable=True),
         "subclass": Param(int, 0, "official label of the base group when group=subclass", low=0),
@@ -141,19 +156,35 @@ class SubtleFeature(Injector):
         base = group_mask(state, *g, purpose="subtle_feature.group")
         members = base & (keyed_uniform(state.key, state.sample_ids, "subtle_feature.member") < frac)
         size = state.images.shape[-2] if state.image_kind != "2d_rgb" else state.images.shape[1]
+        decoys = self._decoys(params, state, members)
         coarse = coarse_layout(state.images, state.image_kind) if members.any() else None
         recorded, summary = {}, {}
         for split in ("train", "val", "test"):
             idx = state.index(split, members)
-            donors = state.index(split, ~members & (state.clean_label != state.clean_label[idx][0])) if len(idx) else idx
-            if len(idx) and not len(donors):
-                raise ImpossibleSpecError(f"subtle_feature needs donors of another class in {split}; there are none")
             for i in idx.tolist():
-                recorded[i] = self._sample_params(params, state, i, donors, size, coarse)
-            summary[split] = {"members": int(len(idx))}
+                other = state.index(split, ~members & (state.clean_label != state.clean_label[i]))
+                if not len(other):
+                    raise ImpossibleSpecError(f"subtle_feature needs donors of another class in {split}; there are none")
+                recorded[i] = self._sample_params(params, state, i, other, size, coarse)
+            for i in state.index(split, decoys).tolist():
+                same = state.index(split, ~members & (state.clean_label == state.clean_label[i]))
+                recorded[i] = {**self._sample_params(params, state, i, same[same != i], size, coarse), "decoy": True}
+            summary[split] = {"members": int(len(idx)), "decoys": int(len(state.index(split, decoys)))}
         name = f"subtle feature (strength {params['strength']:g}) in {group_name(state, *g)}"
         return Assignment(stratum=members.astype(np.int64), names={1: name}, sample_params=recorded,
-                          touched=np.flatnonzero(members), summary=summary)
+                          touched=np.flatnonzero(members | decoys), summary=summary)
+
+    @staticmethod
+    def _decoys(params: dict, state: BuildState, members: np.ndarray) -> np.ndarray:
+        """(n,) bool: non-members that get the same rewrite with a donor of their *own* class, at the
+        members' rate within the base class, in every class (none with ``decoys=false``)."""
+        if not params["decoys"] or not members.any():
+            return np.zeros(len(members), dtype=bool)
+        base_cls = int(np.bincount(state.clean_label[members]).argmax())
+        in_base = state.keep & (state.clean_label == base_cls)
+        rate = float(members[in_base].mean())
+        u = keyed_uniform(state.key, state.sample_ids, "subtle_feature.decoy")
+        return state.keep & ~members & (u < rate)
 
     def _sample_params(self, params, state, i, donors, size, coarse) -> dict:
         rng = keyed_rng(state.key, state.sample_ids[i], "subtle_feature.sample")
@@ -161,7 +192,7 @@ class SubtleFeature(Injector):
         dist = ((coarse[cand] - coarse[i]) ** 2).sum(axis=1)
         donor = state.sample_ids[cand[int(np.argmin(dist))]]
         return {"donor": str(donor), "strength": params["strength"],
-                "sigma": round(12.0 * params["strength"] * size / 28, 4)}
+                "sigma": round(12.0 * params["strength"] * size / 28, 4), "histogram": params["histogram"]}
 
     def apply(self, image: np.ndarray, p: dict, state: BuildState) -> np.ndarray:
         return self.apply_batch(image[None], [p], state)[0]
@@ -169,14 +200,14 @@ class SubtleFeature(Injector):
     def apply_batch(self, images: np.ndarray, params: list[dict], state: BuildState) -> np.ndarray:
         """(n, ...) uint8 members -> rewritten members, vectorised per value of ``sigma``."""
         out = images.copy()
-        for sigma in sorted({p["sigma"] for p in params}):
-            rows = [j for j, p in enumerate(params) if p["sigma"] == sigma]
+        for sigma, hist in sorted({(p["sigma"], p.get("histogram", 0.0)) for p in params}):
+            rows = [j for j, p in enumerate(params) if (p["sigma"], p.get("histogram", 0.0)) == (sigma, hist)]
             if sigma <= 0:
                 continue
             donors = state.images[[state.position(params[j]["donor"]) for j in rows]]
             x = images[rows]
             if state.image_kind == "2d_rgb":
-                out[rows] = np.stack([swap_detail(x[..., c], donors[..., c], sigma) for c in range(x.shape[-1])], axis=-1)
+                out[rows] = np.stack([swap_detail(x[..., c], donors[..., c], sigma, hist) for c in range(x.shape[-1])], axis=-1)
             else:
-                out[rows] = swap_detail(x, donors, sigma)
+                out[rows] = swap_detail(x, donors, sigma, hist)
         return out
