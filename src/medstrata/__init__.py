@@ -8,4 +8,4 @@ __version__ = "0.1.0"
 
 #: Version of the task builder. Bump it whenever the bytes a build produces for a given spec change;
 #: it is part of every task id.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"

@@ -48,7 +48,7 @@ def test_default_build_invariants(flag, kind):
     test = m[m.split == "test"]
     assert len(test) == len(src.labels["test"]), "test must keep every official test image"
     assert np.array_equal(test.label.to_numpy(), map_labels(src.labels["test"], spec.target))
-    untouched = ~m[f"params_{kind}"].str.contains('"donor"|"marker":1', regex=True).to_numpy()
+    untouched = ~m[f"params_{kind}"].str.contains('"donor"|"glyph"', regex=True).to_numpy()
     orig = np.stack([src.images[s][i] for s, i in zip(m.source_split, m.source_index)])
     assert np.array_equal(task.images[untouched], orig[untouched])
     assert untouched.sum() < len(m) or kind in ("label_noise", "rare_subclass")

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from medstrata import BUILDER_VERSION
 from medstrata.data.source import SPLITS
 from medstrata.errors import MedStrataError
 from medstrata.tasks.build import build_task
@@ -166,7 +167,7 @@ def test_card_body_has_provenance_strata_counts_and_citation(tasks, exported):
     task = load_task(ids["rgb"])
     text = (exported["rgb"] / "README.md").read_text()
     src = task.info["source"]
-    for needle in (src["md5"], src["sha256"], "task builder version 1", "CC BY 4.0",
+    for needle in (src["md5"], src["sha256"], f"task builder version {BUILDER_VERSION}", "CC BY 4.0",
                    f"@misc{{medstrata_{ids['rgb']}", "@article{medmnistv2", "monocyte"):
         assert needle in text
     n_members = int((task.manifest["stratum_rare_subclass"].to_numpy()[task.split_index("test")] == 1).sum())

@@ -11,10 +11,28 @@ def test_translate_sugar():
 
 def test_quick_suite_plan():
     jobs = plan(compose(["suite=quick"]))
-    assert len(jobs) == 21 and {j["seed"] for j in jobs} == {0, 1, 2}
-    kinds = {(j["dataset"], j["kind"]) for j in jobs}
-    assert ("bloodmnist", "rare_subclass") in kinds and ("pneumoniamnist", "rare_subclass") not in kinds
+    assert len(jobs) == 15 and {j["seed"] for j in jobs} == {0, 1, 2}
+    strata = {(j["dataset"], j["target"], tuple(k for k, _ in j["strata"])) for j in jobs}
+    assert ("bloodmnist", None, ("rare_subclass", "spurious_marker")) in strata
+    assert ("bloodmnist", "official", ("subtle_feature",)) in strata
+    assert any(d == "organamnist" and t == "official" for d, t, _ in strata)
+    assert any(d.endswith("3d") for d, _, _ in strata)
     assert len(jobs[0]["methods"]) >= 10
+
+
+def test_suite_tasks_with_strata_and_target():
+    from medstrata.bench.suite import _listed_cell
+
+    cell = _listed_cell({"dataset": "bloodmnist", "target": "official",
+                         "strata": [{"kind": "label_noise", "params": {"r": 0.2}}, {"kind": "spurious_marker"}]})
+    assert cell.all_strata() == [("label_noise", {"r": 0.2}), ("spurious_marker", {})] and cell.target == "official"
+    assert _listed_cell({"dataset": "pneumoniamnist", "kind": "label_noise"}).all_strata() == [("label_noise", {})]
+    assert _listed_cell({"dataset": "organamnist", "kind": "subtle_feature", "model": {"epochs": 4}}).model == {"epochs": 4}
+    for bad in ({"dataset": "x"}, {"dataset": "x", "kind": "a", "strata": []}, {"dataset": "x", "kind": "a", "oops": 1}):
+        with pytest.raises(SpecError, match="exactly one of kind/strata"):
+            _listed_cell(bad)
+    jobs = plan(compose(["suite=quick", "kinds=[spurious_marker]", "methods=[random]"]))
+    assert {tuple(k for k, _ in j["strata"]) for j in jobs} == {("rare_subclass", "spurious_marker")}
 
 
 def test_full_suite_has_severities_and_skips_impossible_kinds():
@@ -26,7 +44,7 @@ def test_full_suite_has_severities_and_skips_impossible_kinds():
 
 def test_filters_and_errors():
     jobs = plan(compose(["suite=quick", "datasets=[pneumoniamnist]", "methods=[random]"]))
-    assert len(jobs) == 9 and all(j["methods"] == [{"name": "random", "params": {}}] for j in jobs)
+    assert len(jobs) == 3 and all(j["methods"] == [{"name": "random", "params": {}}] for j in jobs)
     with pytest.raises(SpecError, match="registered"):
         plan(compose(["suite=quick", "methods=[nope]"]))
     with pytest.raises(SpecError, match="bad run override"):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from medstrata.strata import get_injector, list_strata
+from medstrata.strata.markers import tag_mask
 from medstrata.tasks.build import build_task
 from medstrata.tasks.spec import resolve_spec
 
@@ -39,10 +40,17 @@ def test_injector_conformance(kind, image_kind, make_source):
     # 2. uint8 images, same shape as the source, one per manifest row, unique ids
     assert task.images.dtype == np.uint8 and task.images.shape[1:] == source.images["train"].shape[1:]
     assert len(task.images) == len(m) and m.sample_id.is_unique
-    # 3. pixels of untouched samples are byte-identical to the source
-    touched = m[f"params_{kind}"].map(lambda s: "donor" in s or '"marker":1' in s).to_numpy()
+    # 3. pixels of untouched samples are byte-identical to the source; a tag changes only its mask
+    touched = m[f"params_{kind}"].map(lambda s: "donor" in s or '"glyph"' in s).to_numpy()
     orig = np.stack([source.images[s][i] for s, i in zip(m.source_split, m.source_index)])
     assert np.array_equal(task.images[~touched], orig[~touched])
+    for row in np.flatnonzero(touched)[:50]:
+        p = json.loads(m[f"params_{kind}"].iloc[row])
+        if "glyph" in p:
+            mask = tag_mask(orig.shape[2:4] if image_kind == "3d" else orig.shape[1:3], p["glyph"], p["height"], p["row"], p["col"])
+            keep = ~mask if image_kind != "3d" else np.broadcast_to(~mask, orig.shape[1:])
+            assert np.array_equal(task.images[row][keep], orig[row][keep])
+            assert not np.array_equal(task.images[row], orig[row]) or p["opacity"] < 0.2
     # 4. test labels are clean and equal to the mapped official labels
     test = m[m.split == "test"]
     assert (test.label == test.clean_label).all()

@@ -54,7 +54,8 @@ def plan(cfg) -> list[dict[str, Any]]:
     from medstrata.bench.suite import method_configs, seeds, task_cells
 
     methods = method_configs(cfg)
-    return [{"dataset": c.dataset, "kind": c.kind, "params": c.params, "seed": s, "methods": methods}
+    return [{"dataset": c.dataset, "kind": c.kind, "params": c.params, "strata": c.all_strata(),
+             "target": c.target, "model": c.model, "seed": s, "methods": methods}
             for c in task_cells(cfg) for s in seeds(cfg)]
 
 
@@ -66,7 +67,9 @@ def run_app(overrides: list[str]) -> int:
     jobs = plan(cfg)
     if dry or cfg.dry_run:
         for j in jobs:
-            print(f"job {j['dataset']:15s} {j['kind']:16s} {json.dumps(j['params'])} seed={j['seed']} "
+            kinds = "+".join(k for k, _ in j["strata"])
+            print(f"job {j['dataset']:15s} {kinds:16s} {json.dumps([p for _, p in j['strata']])} "
+                  f"target={j['target'] or 'default'} seed={j['seed']} "
                   f"methods={','.join(m['name'] for m in j['methods'])}")
         print(f"{len(jobs)} jobs, {sum(len(j['methods']) for j in jobs)} method runs (dry run: nothing executed)")
         return 0

@@ -1,6 +1,6 @@
 """The three job types of a run, each a pure function of content-hashed inputs with its own folder.
 
-* :func:`task_job` (dataset, kind, params, seed) -> task id (built once, under ``tasks/<id>``).
+* :func:`task_job` (dataset, [(kind, params), ...], seed, target) -> task id (built once, under ``tasks/<id>``).
 * :func:`model_job` (task id, model spec, seed) -> reference model + outputs (``cache/models/<hash>``)
   and the reference model's worst-group record.
 * :func:`method_job` (task id, model id, method name/params/version, seed, embedding) -> flat
@@ -30,7 +30,7 @@ from medstrata.tasks.store import Task, load_task
 _load_task = lru_cache(maxsize=4)(load_task)
 
 #: Part of every method-result cache key: bump when scoring changes the numbers of a stored result.
-SCORER_VERSION = "1"
+SCORER_VERSION = "2"  # 2: records carry target/task_strata; oracle per stratum column
 
 
 @lru_cache(maxsize=8)
@@ -40,13 +40,16 @@ def _source(flag: str, size: int):
     return load_source(flag, size)
 
 
-def task_job(dataset: str, kind: str, params: dict, seed: int) -> str:
-    """Build (or reuse) the task; returns its id. The source is loaded and checksummed once per run."""
+def task_job(dataset: str, strata: list[tuple[str, dict]], seed: int, target: str | None = None) -> str:
+    """Build (or reuse) the task; returns its id. The source is loaded and checksummed once per run.
+
+    ``strata`` is the list of ``(kind, params)`` in the order given; ``target`` None = dataset default.
+    """
     from medstrata.tasks.build import build_task
     from medstrata.tasks.spec import resolve_spec
     from medstrata.tasks.store import save_task, task_dir
 
-    spec = resolve_spec(dataset, 28, seed, None, [(kind, dict(params))])
+    spec = resolve_spec(dataset, 28, seed, target, [(k, dict(p)) for k, p in strata])
     source = _source(dataset, 28)
     task_id = spec.task_id(source.sha256)
     if not (task_dir(task_id) / "build_info.json").is_file():
@@ -114,7 +117,7 @@ def reference_record(task_id: str, model: dict, seed: int, embedding: str) -> li
     for col, ids in strata_of(task, "test").items():
         sizes = _group_sizes(train_labels, train_strata[col])
         rec = worst_group_metrics(labels, test.probs, ids[order], train_group_sizes=sizes)
-        out.append({**_ids(task, model, seed), "stratum_column": col, **_flat(rec)})
+        out.append({**_ids(task, model, seed, col), "stratum_column": col, **_flat(rec)})
     return out
 
 
@@ -138,27 +141,33 @@ def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: st
 
 
 def _run_and_score(task_id: str, model: dict, method: dict, cls, seed: int, embedding: str) -> list[dict]:
-    from medstrata.scoring import score_recovery
-
+    """Fit on val, predict on test, score against every stratum column. The oracle is fit once per
+    column (its truth is that column), so on a multi-stratum task it is an upper bound for each."""
     task = _load_task(task_id)
     val, test = problem(model["model_dir"], "val", embedding), problem(model["model_dir"], "test", embedding)
-    params = dict(method.get("params", {}))
-    if cls.is_oracle:
-        truth = dict(zip(task.manifest.sample_id, task.manifest[task.stratum_columns()[0]]))
-        params["truth"] = truth
-    t0 = time.perf_counter()
-    est = cls(random_state=seed, **params).fit(val)
-    scores = est.predict_proba(test)
-    wall = time.perf_counter() - t0
     order = _align(task, "test", test.sample_ids)
-    records = []
+    records, scores = [], None
     for col, ids in strata_of(task, "test").items():
-        for rec in score_recovery(scores, ids[order]):
-            records.append({**_ids(task, model, seed), "method": method["name"], "method_version": cls.version,
-                            "is_oracle": bool(cls.is_oracle), "embedding": embedding, "stratum_column": col,
-                            "prevalence": float(np.mean(ids[order] == rec["stratum_id"])),
-                            "n_slices": int(scores.shape[1]), "wall_s": wall, **_flat(rec)})
+        params = dict(method.get("params", {}))
+        if cls.is_oracle:
+            params["truth"] = dict(zip(task.manifest.sample_id, task.manifest[col]))
+        if cls.is_oracle or scores is None:
+            t0 = time.perf_counter()
+            scores = cls(random_state=seed, **params).fit(val).predict_proba(test)
+            wall = time.perf_counter() - t0
+        records += _score_column(task, model, method, cls, seed, embedding, col, ids[order], scores, wall)
     return records
+
+
+def _score_column(task: Task, model: dict, method: dict, cls, seed: int, embedding: str, col: str,
+                  ids: np.ndarray, scores: np.ndarray, wall: float) -> list[dict]:
+    """Recovery records of one stratum column; ``ids`` (n_test,) aligned with ``scores`` (n_test, k)."""
+    from medstrata.scoring import score_recovery
+
+    return [{**_ids(task, model, seed, col), "method": method["name"], "method_version": cls.version,
+             "is_oracle": bool(cls.is_oracle), "embedding": embedding, "stratum_column": col,
+             "prevalence": float(np.mean(ids == rec["stratum_id"])), "n_slices": int(scores.shape[1]),
+             "wall_s": wall, **_flat(rec)} for rec in score_recovery(scores, ids)]
 
 
 def _align(task: Task, split: str, sample_ids: np.ndarray) -> np.ndarray:
@@ -176,10 +185,14 @@ def _group_sizes(labels: np.ndarray, strata: np.ndarray) -> dict:
     return {(int(a), int(b)): int(c) for (a, b), c in zip(keys, counts)}
 
 
-def _ids(task: Task, model: dict, seed: int) -> dict:
+def _ids(task: Task, model: dict, seed: int, column: str | None = None) -> dict:
+    """Identity fields of a record; ``kind``/``stratum_params`` are those of ``column``'s stratum
+    (the first stratum when None). ``task_strata`` names every stratum of the task, ``target`` its target."""
     spec = task.info["spec"]
-    stratum = spec["strata"][0] if spec["strata"] else {"kind": "none", "params": {}}
-    return {"task_id": task.task_id, "dataset": spec["dataset"], "kind": stratum["kind"],
+    by_col = {f"stratum_{s['kind']}": s for s in spec["strata"]}
+    stratum = by_col.get(column) or (spec["strata"][0] if spec["strata"] else {"kind": "none", "params": {}})
+    return {"task_id": task.task_id, "dataset": spec["dataset"], "target": spec["target"]["kind"],
+            "task_strata": "+".join(s["kind"] for s in spec["strata"]), "kind": stratum["kind"],
             "stratum_params": json.dumps(stratum["params"], sort_keys=True), "model_id": model["model_id"],
             "seed": seed, "medstrata_version": __version__}
 

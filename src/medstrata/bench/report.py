@@ -11,8 +11,12 @@ RECOVERY_METRICS = ("p_at_10", "p_at_25", "ap", "auroc", "f1", "ari", "ami")
 
 
 def add_cell(df: pd.DataFrame) -> pd.DataFrame:
-    """Add ``cell`` = dataset/kind/params: the task *before* seeding (task ids differ per seed)."""
-    return df.assign(cell=df["dataset"] + "/" + df["kind"] + "/" + df["stratum_params"])
+    """Add ``cell`` = dataset[target]/kind/params (+ the task's strata when it has several): the
+    stratum of a task *before* seeding (task ids differ per seed)."""
+    name = df["dataset"] + ("[" + df["target"] + "]" if "target" in df else "")
+    if "task_strata" in df:
+        name = name + np.where(df["task_strata"].str.contains(r"\+", regex=True), "{" + df["task_strata"] + "}", "")
+    return df.assign(cell=name + "/" + df["kind"] + "/" + df["stratum_params"])
 
 
 def per_task(df: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -21,12 +21,23 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 @dataclass(frozen=True)
 class TaskCell:
-    """One task of a suite before seeding: dataset flag, stratum kind and its non-default params."""
+    """One task of a suite before seeding: dataset flag, stratum kind and its non-default params.
+
+    ``strata`` lists every ``(kind, params)`` of a multi-stratum task (``kind``/``params`` are the
+    first); ``target`` is the task target (None = the dataset's default, see ``tasks/target.py``).
+    """
 
     dataset: str
     kind: str
     params: dict = field(default_factory=dict)
     severity: float | None = None
+    strata: tuple = ()
+    target: str | None = None
+    model: dict = field(default_factory=dict)
+
+    def all_strata(self) -> list[tuple[str, dict]]:
+        """Every ``(kind, params)`` of the task, in the suite's order."""
+        return [(k, dict(p)) for k, p in self.strata] if self.strata else [(self.kind, dict(self.params))]
 
 
 def _group(name: str, option: str) -> dict[str, Any]:
@@ -56,13 +67,13 @@ def task_cells(cfg: DictConfig) -> list[TaskCell]:
     """The suite's task cells after the ``datasets=`` / ``kinds=`` filters."""
     suite = cfg.suite
     if "tasks" in suite:
-        cells = [TaskCell(t.dataset, t.kind, dict(t.get("params", {}) or {})) for t in suite.tasks]
+        cells = [_listed_cell(OmegaConf.to_container(t, resolve=True)) for t in suite.tasks]
     else:
         cells = _full_cells(list(suite.datasets), list(suite.kinds), bool(suite.get("severities", False)))
     if cfg.datasets is not None:
         cells = [c for c in cells if c.dataset in set(cfg.datasets)]
     if cfg.kinds is not None:
-        cells = [c for c in cells if c.kind in set(cfg.kinds)]
+        cells = [c for c in cells if {k for k, _ in c.all_strata()} & set(cfg.kinds)]
     return _drop_skipped(cells, dict(suite.get("skip_datasets", {}) or {}))
 
 
@@ -73,6 +84,22 @@ def _drop_skipped(cells: list[TaskCell], skip: dict[str, str]) -> list[TaskCell]
         if any(c.dataset == flag for c in cells):
             print(f"suite: skipping dataset {flag}: {skip[flag]}", file=sys.stderr)
     return [c for c in cells if c.dataset not in skip]
+
+
+def _listed_cell(t: dict) -> TaskCell:
+    """A ``tasks:`` entry: ``{dataset, kind, params}`` or ``{dataset, strata: [{kind, params}, ...]}``,
+    each with an optional ``target`` and ``model`` (overrides of the suite's model spec for this task)."""
+    unknown = set(t) - {"dataset", "kind", "params", "strata", "target", "model"}
+    if unknown or "dataset" not in t or ("kind" in t) == ("strata" in t):
+        raise SpecError(f"suite task {t} must have dataset and exactly one of kind/strata "
+                        f"(optional: params, target, model); unknown keys: {sorted(unknown)}")
+    if "kind" in t:
+        strata = [(t["kind"], dict(t.get("params") or {}))]
+    else:
+        strata = [(s["kind"], dict(s.get("params") or {})) for s in t["strata"]]
+    return TaskCell(t["dataset"], strata[0][0], strata[0][1], None,
+                    tuple((k, p) for k, p in strata) if len(strata) > 1 else (), t.get("target"),
+                    dict(t.get("model") or {}))
 
 
 def _full_cells(datasets: list[str], kinds: list[str], severities: bool) -> list[TaskCell]:

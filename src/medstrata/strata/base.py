@@ -116,6 +116,8 @@ class Injector:
     implement ``assign`` and (if they change pixels) ``apply``."""
 
     kind: ClassVar[str] = ""
+    #: Position in the canonical application order (see :data:`medstrata.strata.CANONICAL_ORDER`).
+    order: ClassVar[int] = 100
     params: ClassVar[dict[str, Param]] = {}
     image_kinds: ClassVar[tuple[str, ...]] = ("2d_grey", "2d_rgb", "3d")
     citation: ClassVar[str] = ""
@@ -142,6 +144,11 @@ class Injector:
 
     def apply(self, image: np.ndarray, sample_params: dict, state: BuildState) -> np.ndarray:
         return image
+
+    def apply_batch(self, images: np.ndarray, params: list[dict], state: BuildState) -> np.ndarray:
+        """(n, ...) uint8 -> (n, ...) uint8: ``apply`` on each image. Injectors may override it with
+        a vectorised version that gives the same bytes."""
+        return np.stack([self.apply(im, p, state) for im, p in zip(images, params)]) if len(images) else images.copy()
 
 
 def pick_smallest(u: np.ndarray, index: np.ndarray, k: int) -> np.ndarray:

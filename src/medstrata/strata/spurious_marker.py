@@ -15,10 +15,31 @@ Exactly round(a*n1) positives and round(b*n0) negatives get the marker (smallest
 Strata (the groups that go against the correlation): for rho >= 0, 1 = positive without marker,
 2 = negative with marker (swapped for rho < 0). They exist in every split; in test they are large.
 
-Default: ``rho`` = 0.9 with a 4x4 white corner square (measured on bloodmnist: a 13.7-point gap).
+Design (issue 6: a marker must be learnable but no global statistic may give it away):
+* **Every image carries a tag** (``distractors=true``): images with the marker M get the spurious
+  tag glyph ``tag`` ("P", a portable-film token), the others get a distractor glyph
+  ``distractor`` ("R", a laterality token) of the same ink, drawn from the *same* distributions of
+  size, position, intensity and opacity. Only the tag's shape carries the spurious cue, as in real
+  films where tokens, leads and lines are everywhere but one kind tracks the label (Zech et al.).
+* **Intensity from the image's own range**: the tag colour is the image's own level (per channel) at a
+  keyed quantile in [0, 0.03] (dark tag) or [0.97, 1] (bright tag), so the image's min and max
+  never change.
+* **Opacity** ``conspicuity * U(0.6, 1)``: ``conspicuity`` (default 1) is the knob from barely
+  visible (0.1) to a solid tag (1).
+* **Size and position vary**: glyph height a keyed integer in [``marker_size``, 1.5 ``marker_size``]
+  px at 28 px (scaled with the image; strokes of 1-2 px at the default 8, thick enough for a small CNN to read
+  the shape), anywhere in the periphery (the box within 1/7 of the image size of an edge,
+  where tokens sit on a film); in 3-D through every depth slice.
+
+Promise: outside the tag's mask every pixel is byte-identical to the input image. With
+``distractors=false`` images without M are untouched (the per-image statistics then differ between
+marked and unmarked images: a shortcut, so that setting is for ablations only).
+
+Defaults chosen on val of development seeds 100-102 (benchmark/decisions.md, "## Injectors").
 
 Citation:
     Oakden-Rayner et al. CHIL 2020 (spurious correlates).
+    Zech et al. PLoS Medicine 2018 (CNNs read hospital tokens on radiographs).
     Eyuboglu et al. ICLR 2022 (correlation slices). Pahde et al. 2023 (artifact injection).
 """
 
@@ -32,7 +53,7 @@ from medstrata.errors import ImpossibleSpecError
 from medstrata.hashing import keyed_rng, keyed_uniform
 from medstrata.strata import register_stratum
 from medstrata.strata.base import Assignment, BuildState, Injector, Param, pick_smallest
-from medstrata.strata.markers import glyph_mask, line_mask, square_mask, stamp
+from medstrata.strata.markers import GLYPHS, blend, glyph, tag_mask
 
 
 def marker_rates(rho: float, pi: float, q: float | None) -> tuple[float, float]:
@@ -54,20 +75,25 @@ def marker_rates(rho: float, pi: float, q: float | None) -> tuple[float, float]:
 
 @register_stratum("spurious_marker")
 class SpuriousMarker(Injector):
+    order = 40  # canonical application order, see medstrata.strata.canonical_order
     params = {
         "rho": Param(float, 0.9, "phi correlation of marker and label in train and val", -1.0, 1.0),
         "positive_class": Param(int, 1, "the task class the marker correlates with", low=0),
         "marker_rate": Param(float, None, "P(marker) in train/val (default: the label prevalence)", 0.01, 0.99, nullable=True),
         "test": Param(str, "independent", "marker in test: independent of the label, or reversed", choices=("independent", "reversed")),
         "test_marker_rate": Param(float, 0.5, "P(marker) in every class of test when independent", 0.05, 0.95),
-        "shape": Param(str, "square", "corner square, drain-like line, or text glyph", choices=("square", "line", "glyph")),
-        "marker_size": Param(int, 4, "marker size in pixels at 28 px (scaled with the image)", 1, 12),
-        "intensity": Param(int, 255, "pixel value of the marker", 0, 255),
+        "tag": Param(str, "P", "glyph of the spurious tag", choices=tuple(GLYPHS)),
+        "distractor": Param(str, "R", "glyph of the same-ink tag on images without the marker", choices=tuple(GLYPHS)),
+        "distractors": Param(bool, True, "put a distractor tag on every image without the marker"),
+        "conspicuity": Param(float, 1.0, "maximal opacity of the tag (opacity = conspicuity * U(0.6, 1))", 0.05, 1.0),
+        "marker_size": Param(int, 8, "smallest tag height in px at 28 px (scaled; keyed height in [size, 1.5 size])", 5, 14),
     }
 
     def assign(self, params: dict, state: BuildState) -> Assignment:
         if params["positive_class"] >= state.n_classes:
             raise ImpossibleSpecError(f"positive_class={params['positive_class']} but the task has {state.n_classes} classes")
+        if params["distractors"] and params["tag"] == params["distractor"]:
+            raise ImpossibleSpecError(f"tag and distractor are both {params['tag']!r}: the marker would carry no cue")
         y = state.label == params["positive_class"]
         u = keyed_uniform(state.key, state.sample_ids, "spurious_marker.assign")
         marker = np.zeros(len(y), dtype=bool)
@@ -82,8 +108,9 @@ class SpuriousMarker(Injector):
         stratum = np.where(y & against, 1, np.where(~y & ~against, 2, 0)) * state.keep
         recorded = {i: self._sample_params(params, state, i, bool(marker[i])) for i in state.index()}
         names = self._names(params, state)
+        touched = np.asarray([i for i, r in recorded.items() if "glyph" in r], dtype=np.int64)
         return Assignment(stratum=stratum.astype(np.int64), names=names, sample_params=recorded,
-                          touched=np.flatnonzero(marker & state.keep), summary=summary)
+                          touched=touched, summary=summary)
 
     @staticmethod
     def _rates(params: dict, split: str, y: np.ndarray, state: BuildState) -> tuple[float, float]:
@@ -106,22 +133,42 @@ class SpuriousMarker(Injector):
 
     @staticmethod
     def _sample_params(params: dict, state: BuildState, i: int, has_marker: bool) -> dict:
-        if not has_marker:
+        if not has_marker and not params["distractors"]:
             return {"marker": 0}
-        size = int(state.images.shape[-2] if state.image_kind != "2d_rgb" else state.images.shape[1])
-        s = max(1, round(params["marker_size"] * size / 28))
-        rec = {"marker": 1, "shape": params["shape"], "size_px": s, "intensity": params["intensity"]}
-        if params["shape"] == "line":
-            r = keyed_rng(state.key, state.sample_ids[i], "spurious_marker.line").uniform(0.1, 0.9, size=2)
-            rec.update(start=[round(float(r[0]), 4), 0.0], end=[1.0, round(float(r[1]), 4)], width=max(1, s // 3))
-        return rec
+        image = state.images[i]
+        hw = image.shape[:2] if state.image_kind != "3d" else image.shape[1:]
+        rng = keyed_rng(state.key, state.sample_ids[i], "spurious_marker.tag")
+        size = params["marker_size"] * min(hw) / 28
+        height = int(rng.integers(max(5, round(size)), max(5, round(1.5 * size)) + 1))
+        name = params["tag"] if has_marker else params["distractor"]
+        h, w = glyph(name, height).shape
+        row, col = _peripheral_position(rng, hw, (h, w))
+        q = float(rng.uniform(0.0, 0.03)) if rng.random() < 0.5 else float(rng.uniform(0.97, 1.0))
+        opacity = round(params["conspicuity"] * float(rng.uniform(0.6, 1.0)), 4)
+        return {"marker": int(has_marker), "glyph": name, "height": height, "row": row, "col": col,
+                "value": _own_value(image, state.image_kind, q), "opacity": opacity}
 
     def apply(self, image: np.ndarray, p: dict, state: BuildState) -> np.ndarray:
         hw = image.shape[:2] if state.image_kind != "3d" else image.shape[1:]
-        if p["shape"] == "square":
-            mask = square_mask(hw, p["size_px"])
-        elif p["shape"] == "glyph":
-            mask = glyph_mask(hw, p["size_px"])
-        else:
-            mask = line_mask(hw, p["width"], tuple(p["start"]), tuple(p["end"]))
-        return stamp(image, mask, p["intensity"], state.image_kind)
+        mask = tag_mask(hw, p["glyph"], p["height"], p["row"], p["col"])
+        return blend(image, mask, p["value"], p["opacity"], state.image_kind)
+
+
+def _peripheral_position(rng: np.random.Generator, hw: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """Top-left corner of a ``box`` placed uniformly among the positions within ``hw // 7`` pixels of
+    an image edge (tags sit in the periphery of a film, not over the anatomy); rejection-sampled."""
+    (hh, ww), (h, w) = hw, box
+    band = max(1, min(hh, ww) // 7)
+    for _ in range(1000):
+        row, col = int(rng.integers(0, hh - h + 1)), int(rng.integers(0, ww - w + 1))
+        if row <= band or col <= band or row >= hh - h - band or col >= ww - w - band:
+            return row, col
+    return 0, 0
+
+
+def _own_value(image: np.ndarray, image_kind: str, q: float):
+    """The image's own level at quantile ``q`` (per channel for RGB): an int, or a list of 3."""
+    flat = image.reshape(-1, 3).T if image_kind == "2d_rgb" else image.reshape(1, -1)
+    k = min(int(q * flat.shape[1]), flat.shape[1] - 1)
+    values = [int(np.partition(c, k)[k]) for c in flat]
+    return values if image_kind == "2d_rgb" else values[0]

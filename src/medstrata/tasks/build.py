@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from medstrata import BUILDER_VERSION
 from medstrata.data.source import SPLITS, Source
-from medstrata.strata import get_injector
+from medstrata.strata import canonical_order, get_injector
 from medstrata.strata.base import BuildState
 from medstrata.tasks.spec import TaskSpec
 from medstrata.tasks.target import map_labels
@@ -67,15 +67,15 @@ def initial_state(spec: TaskSpec, source: Source) -> BuildState:
 
 
 def build_task(spec: TaskSpec, source: Source) -> BuiltTask:
-    """Apply every stratum of ``spec`` to ``source``. Pure: same inputs, same bytes."""
+    """Apply every stratum of ``spec`` to ``source``, in the canonical order. Pure: same inputs, same bytes."""
     state = initial_state(spec, source)
     images = state.images.copy()
     strata_cols, params_cols, infos = {}, {}, []
-    for kind, params in spec.strata:
+    for kind, params in sorted(spec.strata, key=lambda kp: canonical_order([k for k, _ in spec.strata]).index(kp[0])):
         injector = get_injector(kind)
         a = injector.assign(params, state)
-        for i in a.touched.tolist():
-            images[i] = injector.apply(images[i], a.sample_params[i], state)
+        if len(a.touched):
+            images[a.touched] = injector.apply_batch(images[a.touched], [a.sample_params[i] for i in a.touched.tolist()], state)
         if a.keep is not None:
             state.keep = a.keep
         if a.label is not None:

@@ -10,7 +10,8 @@ Grammar (``medstrata build ...``)::
 Values are parsed as YAML scalars/lists (``0.05``, ``true``, ``[1,2]``) and then coerced by the
 injector's parameter schema, so ``p=0.05`` and ``p=5e-2`` give the same spec and the same id.
 The *resolved* spec (every default filled in) is what gets hashed: stating a default explicitly
-does not change the id.
+does not change the id. Strata are put in one canonical order (:func:`medstrata.strata.canonical_order`),
+so ``stratum=a,b`` and ``stratum=b,a`` are the same spec with the same id.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from medstrata import BUILDER_VERSION
 from medstrata.data import info as minfo
 from medstrata.errors import SpecError
 from medstrata.hashing import content_hash
-from medstrata.strata import get_injector
+from medstrata.strata import canonical_order, get_injector
 from medstrata.tasks.target import resolve_target
 
 TOP_KEYS = ("dataset", "size", "seed", "target", "stratum")
@@ -32,7 +33,8 @@ TOP_KEYS = ("dataset", "size", "seed", "target", "stratum")
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A fully resolved task spec. ``strata`` is a tuple of ``(kind, params)`` in application order."""
+    """A fully resolved task spec. ``strata`` is a tuple of ``(kind, params)`` in the canonical
+    application order (:func:`medstrata.strata.canonical_order`), whatever order they were given in."""
 
     dataset: str
     size: int
@@ -131,5 +133,9 @@ def resolve_spec(dataset: str, size: Any, seed: Any, target: str | None, strata:
     size, seed = _as_int("size", size), _as_int("seed", seed)
     minfo.check_size(dataset, size)
     tgt = resolve_target(dataset, target)
-    resolved = tuple((kind, get_injector(kind).resolve(dict(p), dataset, tgt)) for kind, p in strata)
+    if len({k for k, _ in strata}) != len(strata):
+        raise SpecError(f"a stratum kind is listed twice: {[k for k, _ in strata]}")
+    given = dict(strata)
+    resolved = tuple((kind, get_injector(kind).resolve(dict(given[kind]), dataset, tgt))
+                     for kind in canonical_order(list(given)))
     return TaskSpec(dataset=dataset, size=size, seed=seed, target=tgt, strata=resolved)
