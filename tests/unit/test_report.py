@@ -82,3 +82,11 @@ def test_dose_response_uses_the_severity_knob(tmp_path):
 def test_short_setting():
     assert report.short_setting("rare_subclass", json.dumps({"p": 0.05, "subclass": 5})) == "p=0.05"
     assert report.short_setting("unknown", "{}") == ""
+
+
+def test_a_cell_without_a_value_is_dropped_for_every_method():
+    res = _records()
+    res.loc[(res.method == "a") & (res.seed == 0), "ap"] = np.nan  # e.g. no test members
+    table, _ = report.ranked_table(res, "ap")
+    assert (table.n_cells == 4).all() and (table.n_cells_dropped == 2).all()
+    assert table.attrs["within_cell"]

@@ -73,7 +73,8 @@ def ranked_table(results: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.D
     from medstrata.scoring import paired_ranking
 
     pt = cell_table(results, metric).rename(columns={"cell": "task"})
-    boot = "boot" if "boot" in pt and pt["boot"].notna().all() else None
+    finite = np.isfinite(pt[metric].astype(float))
+    boot = "boot" if "boot" in pt and pt.loc[finite, "boot"].notna().all() else None
     controls = sorted(set(pt.loc[pt.is_control, "method"]))
     table, pairs = paired_ranking(pt, metric, controls=controls, boot=boot, key=("medstrata.run",))
     extra = {m: per_task(add_cell(results), m).groupby("method")[m].mean() for m in SECONDARY if m in results}
