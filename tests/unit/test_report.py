@@ -90,3 +90,11 @@ def test_a_cell_without_a_value_is_dropped_for_every_method():
     table, _ = report.ranked_table(res, "ap")
     assert (table.n_cells == 4).all() and (table.n_cells_dropped == 2).all()
     assert table.attrs["within_cell"]
+
+
+def test_saturation_note_names_methods_at_the_ceiling():
+    res = _records()
+    assert report.saturation_note(res, "ap").startswith("Saturation check: no ranked method")
+    res.loc[res.method == "a", "ap"] = 0.97
+    note = report.saturation_note(res, "ap")
+    assert "a on spurious_marker (0.970)" in note and "oracle" not in note

@@ -133,6 +133,17 @@ def per_kind_table(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     return agg.apply(lambda r: f"{r['mean']:.2f}±{r['std']:.2f}", axis=1).unstack("kind")
 
 
+def saturation_note(results: pd.DataFrame, metric: str, ceiling: float = 0.95) -> str:
+    """One line: the non-control methods whose mean ``metric`` on a whole stratum kind is >= ceiling."""
+    pt = per_task(add_cell(results), metric)
+    means = pt[~pt.is_control].groupby(["method", "kind"])[metric].mean()
+    hits = [f"{m} on {k} ({v:.3f})" for (m, k), v in means.items() if v >= ceiling]
+    if not hits:
+        return f"Saturation check: no ranked method reaches a mean {metric} of {ceiling} on any stratum kind."
+    return (f"Saturation check: **{metric} ≥ {ceiling} on a whole kind** for " + ", ".join(hits)
+            + ": this kind no longer separates those methods at this severity.")
+
+
 def reference_table(reference: pd.DataFrame) -> pd.DataFrame:
     """Worst-group metrics of the reference models per task cell: mean over seeds."""
     ref = add_cell(reference)
@@ -192,7 +203,7 @@ def write_markdown(path: Path, suite: str, metric: str, ranking: tuple[pd.DataFr
               "Difference of the means over tasks, with its paired 95% bootstrap interval and the "
               "Holm–Bonferroni adjusted p-value.", "", format_pairs(pairs, table), "",
               f"## {metric} per stratum kind (mean ± std over seeds)", "",
-              per_kind_table(results, metric).to_markdown(), "",
+              per_kind_table(results, metric).to_markdown(), "", saturation_note(results, metric), "",
               "## Reference models on test (mean over seeds)", "",
               "Worst group over class × stratum groups, keyed by the clean label (§2).", "",
               reference_table(reference).to_markdown(index=False, floatfmt=".3f"), ""]
