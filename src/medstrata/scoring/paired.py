@@ -9,7 +9,8 @@ resampled test sets that are shared by every method of the cell (see
 are used, so every comparison is paired (``n_cells``; the rest are counted in ``n_cells_dropped``).
 A method's point value is the mean over tasks of its mean over the task's seeds.
 
-**Hierarchical bootstrap** (B = ``n_boot`` outer replicates, generator keyed by ``key``). In
+**Hierarchical bootstrap** (B = ``n_boot`` outer replicates, by default
+``max(2000, ceil(4 * n_pairs / alpha))``; generator keyed by ``key``). In
 replicate b, for each task: draw its seeds with replacement; for each drawn cell draw one of its
 ``B_cell`` within-cell replicates (without replicates the cell's value is used: seeds are then the
 only level). The replicate's value of a method is the mean over tasks of the mean over the drawn
@@ -135,7 +136,7 @@ def paired_ranking(
     controls: Sequence[str] = (),
     boot: str | None = None,
     key: Sequence[Any] = ("paired_ranking",),
-    n_boot: int = 2000,
+    n_boot: int | None = None,
     level: float = 0.95,
     alpha: float = 0.05,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -147,6 +148,8 @@ def paired_ranking(
         metric: the column to rank by (higher is better).
         controls: method names shown as reference rows, not ranked.
         key: stable key of the bootstrap generator.
+        n_boot: outer replicates; default ``max(2000, ceil(4 * n_pairs / alpha))``, so that the
+            smallest attainable p-value, 2 / (B + 1), survives Holm's factor n_pairs.
 
     Returns:
         ``(table, pairs)``: table has one row per method (``method, role, rank, n_better, mean,
@@ -163,8 +166,10 @@ def paired_ranking(
     values, reps, tasks, dropped = _cell_arrays(df, metric, boot, methods)
     if values.shape[1] == 0:
         raise ValueError(f"paired_ranking: no (task, seed) cell has a finite {metric} for every method")
-    point, stat = hierarchical_bootstrap(values, reps, tasks, (*key, metric), n_boot)
     ranked = np.array([m not in set(controls) for m in methods])
+    n_pairs = int(ranked.sum()) * (int(ranked.sum()) - 1) // 2
+    n_boot = max(2000, int(np.ceil(4 * n_pairs / alpha))) if n_boot is None else int(n_boot)
+    point, stat = hierarchical_bootstrap(values, reps, tasks, (*key, metric), n_boot)
     pairs = _pairs(methods, point, stat, ranked, level, alpha)
     rank, better = _ranks(methods, point, ranked, pairs)
     lo, hi = np.quantile(stat, [(1 - level) / 2, (1 + level) / 2], axis=1)
