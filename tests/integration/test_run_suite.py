@@ -45,6 +45,7 @@ def test_outputs_and_flat_ids(smoke):
         assert df[col].notna().all(), col
     assert set(df.seed) == {0, 1, 2} and df.method.nunique() >= 10
     assert "oracle (ORACLE)" in stdout and "rank" in stdout
+    assert (df.n_slices == 5).all() and df.split_agreement.notna().any() and "p_at_10_dcbench" in df
 
 
 def test_controls(smoke):
@@ -83,3 +84,4 @@ def test_outside_plugin_runs_in_a_suite(smoke, tmp_path):
     out, _ = _run(["suite=smoke", "method=demo_mean_loss,oracle"], home, env)
     df = pd.read_parquet(os.path.join(out.stdout.strip().splitlines()[-1], "results.parquet"))
     assert set(df.method) == {"demo_mean_loss", "oracle"} and df[df.method == "demo_mean_loss"].ap.notna().all()
+    assert (df.n_slices == 5).all()  # the plug-in's own default is 50; the suite's budget wins

@@ -54,7 +54,7 @@ from medstrata.methods import SliceDiscoveryMethod
 
 class MeanLossMethod(SliceDiscoveryMethod):
     citation = "nobody, 'An example.' 2025"
-    def __init__(self, n_slices=5, random_state=0):
+    def __init__(self, n_slices=50, random_state=0):
         self.n_slices, self.random_state = n_slices, random_state
     def _fit(self, problem):
         self.threshold_ = float(np.mean(problem.losses))
@@ -101,8 +101,22 @@ def test_plugin_is_discovered_and_runs(installed):
     assert scores.shape == (data.test.n, 3) and np.all(scores[:, 1:] == 0)
     expected = (data.test.losses > data.val.losses.mean()).astype(float)
     assert np.array_equal(scores[:, 0], expected)
-    failures = [r for r in run_checks(lambda **kw: get_method("demo_mean_loss", **kw), data) if r[1]]
+    make = lambda **kw: get_method("demo_mean_loss", **{"n_slices": 5, **kw})  # noqa: E731 (as the suite does)
+    failures = [r for r in run_checks(make, data) if r[1]]
     assert not failures
+
+
+def test_plugin_with_a_bigger_default_still_gets_the_suite_budget(installed):
+    from medstrata.bench.jobs import _discover
+    from medstrata.methods import get_method_class
+
+    data = make_check_data()
+    cls = get_method_class("demo_mean_loss")
+    assert get_method("demo_mean_loss").n_slices == 50  # its own default: 50 tries at the best match
+    scores = _discover(cls, {"name": "demo_mean_loss", "params": {}}, None, data.val, data.test, 5, 0)
+    assert scores.shape == (data.test.n, 5)
+    with pytest.raises(ValueError, match="set by the suite"):
+        _discover(cls, {"name": "demo_mean_loss", "params": {"n_slices": 50}}, None, data.val, data.test, 5, 0)
 
 
 def test_broken_plugin_is_reported_by_name_and_isolated(installed):

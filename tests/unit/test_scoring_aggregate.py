@@ -1,4 +1,4 @@
-"""Aggregation over seeds: summary statistics, keyed bootstrap interval, tie-aware ranking."""
+"""Aggregation over seeds: summary statistics and the keyed bootstrap interval (ranking: test_scoring_paired)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medstrata.scoring import interval_ranks, rank_methods, summarize
+from medstrata.scoring import summarize
 
 N_CASES = 100
 
@@ -63,47 +63,3 @@ def test_fewer_than_three_values_give_nan_interval_and_flag(values):
 def test_nan_values_are_dropped_and_counted():
     out = summarize([0.1, np.nan, 0.2, 0.3], key="nan")
     assert out["n"] == 3 and out["n_nan"] == 1 and out["mean"] == pytest.approx(0.2)
-
-
-def test_interval_ranks_ties_and_direction():
-    low, high = [0.80, 0.75, 0.70, 0.50], [0.90, 0.85, 0.78, 0.60]
-    assert interval_ranks(low, high).tolist() == [1, 1, 2, 4]
-    # Lower is better: D is best, then C; B overlaps C; A is separated from C and D only.
-    assert interval_ranks(low, high, higher_is_better=False).tolist() == [3, 2, 2, 1]
-    ranks = interval_ranks([0.1, np.nan, 0.5], [0.2, np.nan, 0.6])
-    assert ranks[0] == 2 and math.isnan(ranks[1]) and ranks[2] == 1
-
-
-def _records(spec: dict[str, list[float]], tasks=("x", "y")) -> pd.DataFrame:
-    rows = [(m, t, s, v + 0.1 * ti) for m, vals in spec.items() for ti, t in enumerate(tasks)
-            for s, v in enumerate(vals)]
-    return pd.DataFrame(rows, columns=["method", "task", "seed", "acc_wg"])
-
-
-def test_rank_methods_separated_and_tied():
-    df = _records({"good": [0.9, 0.91, 0.92], "also_good": [0.905, 0.9, 0.915],
-                   "bad": [0.5, 0.52, 0.51]})
-    out = rank_methods(df, "acc_wg", key="t")
-    assert out["method"].tolist()[-1] == "bad"
-    assert out.set_index("method")["rank"].to_dict() == {"good": 1, "also_good": 1, "bad": 3}
-    flipped = rank_methods(df, "acc_wg", higher_is_better=False, key="t")
-    assert flipped.set_index("method")["rank"].to_dict() == {"bad": 1, "good": 2, "also_good": 2}
-
-
-def test_rank_methods_is_deterministic_and_checks_input():
-    df = _records({"a": [0.1, 0.5, 0.3, 0.2], "b": [0.2, 0.4, 0.35, 0.1]})
-    shuffled = df.sample(frac=1, random_state=0)
-    pd.testing.assert_frame_equal(rank_methods(df, "acc_wg", key="k"),
-                                  rank_methods(shuffled, "acc_wg", key="k"))
-    with pytest.raises(ValueError, match="duplicate"):
-        rank_methods(pd.concat([df, df.iloc[:1]]), "acc_wg")
-    with pytest.raises(ValueError, match="missing"):
-        rank_methods(df, "ap")
-    assert rank_methods(df.iloc[:0], "acc_wg").empty
-
-
-def test_rank_methods_drops_incomplete_seeds():
-    df = _records({"a": [0.5, 0.6, 0.7, 0.8]})
-    df.loc[(df["seed"] == 3) & (df["task"] == "y"), "acc_wg"] = np.nan
-    out = rank_methods(df, "acc_wg")
-    assert out["n_seeds"][0] == 3 and out["mean"][0] == pytest.approx(0.65)

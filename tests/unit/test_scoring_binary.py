@@ -27,9 +27,19 @@ def random_case(i: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def brute_p_at_k(scores, member, k) -> float:
-    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-    top = order[: min(k, len(scores))]
-    return sum(bool(member[i]) for i in top) / len(top)
+    """Written independently: sum over members of P(member lands in the top K) under random tie order.
+
+    A sample with ``a`` strictly higher scores and ``t`` samples tied with it (itself included) is
+    in the top K with probability ``clip((K - a) / t, 0, 1)``.
+    """
+    top = min(k, len(scores))
+    total = 0.0
+    for i in range(len(scores)):
+        if member[i]:
+            above = sum(1 for s in scores if s > scores[i])
+            tied = sum(1 for s in scores if s == scores[i])
+            total += min(1.0, max(0.0, (top - above) / tied))
+    return total / top
 
 
 @pytest.mark.parametrize("i", range(N_CASES))
@@ -49,11 +59,25 @@ def test_rank_order_is_stable_under_ties():
     assert rank_order([0.5, 0.9, 0.5, 0.9]).tolist() == [1, 3, 0, 2]
 
 
-def test_p_at_k_tie_at_boundary_is_resolved_by_position():
-    # All scores tie: the top-1 is position 0, whatever the membership.
-    assert precision_at_k([0.5, 0.5, 0.5], [0, 1, 1], 1) == 0.0
-    assert precision_at_k([0.5, 0.5, 0.5], [1, 0, 0], 1) == 1.0
-    assert precision_at_k([0.5, 0.5, 0.5], [0, 1, 1], 2) == 0.5
+def test_p_at_k_tie_at_boundary_is_the_expectation_over_tie_orders():
+    # All scores tie: the top-1 is a random one of the three.
+    assert precision_at_k([0.5, 0.5, 0.5], [0, 1, 1], 1) == pytest.approx(2 / 3)
+    assert precision_at_k([0.5, 0.5, 0.5], [1, 0, 0], 1) == pytest.approx(1 / 3)
+    # The issue's minimal case: 12 tied at 1.0 holding 6 members, then 8 zeros: 0.5 either order.
+    s, m = np.r_[np.ones(12), np.zeros(8)], np.r_[np.ones(6), np.zeros(14)].astype(bool)
+    assert precision_at_k(s, m, 10) == 0.5
+    assert precision_at_k(s, np.r_[np.zeros(6), np.ones(6), np.zeros(8)].astype(bool), 10) == 0.5
+
+
+def test_p_at_k_equals_the_mean_over_sampled_tie_orders():
+    rng = np.random.default_rng(7)
+    s = np.round(rng.random(40), 1)
+    m = rng.random(40) < 0.4
+    draws = []
+    for _ in range(4000):
+        order = np.lexsort((rng.random(40), -s))  # score first, random among ties
+        draws.append(m[order[:10]].mean())
+    assert abs(np.mean(draws) - precision_at_k(s, m, 10)) < 0.01
 
 
 def test_p_at_k_with_fewer_samples_than_k_uses_n():

@@ -28,7 +28,7 @@ def test_docs_examples_run_as_doctests():
 
 def test_binary_example():
     s, m = [0.9, 0.8, 0.8, 0.3, 0.1], [1, 0, 1, 0, 1]
-    assert precision_at_k(s, m, 2) == 1 / 2
+    assert precision_at_k(s, m, 2) == 3 / 4  # expected over the two orders of the 0.8 tie
     assert precision_at_k(s, m, 10) == 3 / 5
     assert average_precision(s, m) == pytest.approx(34 / 45, abs=1e-12)
     assert auroc(s, m) == pytest.approx(7 / 12, abs=1e-12)
@@ -69,3 +69,21 @@ def test_summarize_example():
     assert out["mean"] == pytest.approx(0.8) and out["std"] == pytest.approx(0.1)
     # Exact bootstrap distribution puts 1/27 > 2.5 % on each extreme, so the interval is [0.7, 0.9].
     assert out["ci_low"] == pytest.approx(0.7) and out["ci_high"] == pytest.approx(0.9)
+
+
+def test_split_half_example():
+    from medstrata.scoring import score_split_half
+
+    scores = np.array([[.9, .5], [.8, .1], [.3, .9], [.2, .3], [.7, .2], [.4, .8], [.6, .1], [.1, .6]])
+    half = np.array([1, 1, 1, 1, 0, 0, 0, 0], dtype=bool)
+    r = score_split_half(scores, np.array([1, 1, 0, 0, 1, 1, 0, 0]), half)[0]
+    expected = {"ap": (5 / 6 + 1) / 2, "auroc": (3 / 4 + 1) / 2, "p_at_10": 1 / 2, "f1": 3 / 4,
+                "ap_insample": 0.95, "split_agreement": 1.0}
+    for key, value in expected.items():
+        assert r[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_tied_block_example_of_the_issue():
+    s = np.r_[np.ones(12), np.zeros(8)]
+    for member in (np.r_[np.ones(6), np.zeros(14)], np.r_[np.zeros(6), np.ones(6), np.zeros(8)]):
+        assert precision_at_k(s, member.astype(bool), 10) == 0.5

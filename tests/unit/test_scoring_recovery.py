@@ -12,6 +12,7 @@ from sklearn.metrics import (
 )
 
 from medstrata.scoring import recovery_for_stratum, score_recovery, score_recovery_facts
+from tests.unit.test_scoring_binary import brute_p_at_k
 
 N_CASES = 100
 
@@ -23,11 +24,18 @@ def random_task(i: int) -> tuple[np.ndarray, np.ndarray]:
     scores = rng.random((n, k))
     if i % 2:
         scores = np.round(scores, 1)
+    if i % 3 == 0:
+        scores[rng.random(n) < 0.3] = 0.0  # rows with no positive score: unassigned
     strata = np.where(rng.random(n) < 0.5, 0, rng.integers(1, 4, n))
     # Plant a signal in one slice for some strata so that plain and complement matches both occur.
     col = int(rng.integers(k))
     scores[:, col] = np.clip(scores[:, col] + 0.3 * (strata == 1) - 0.3 * (strata == 2), 0, 1)
     return scores, strata
+
+
+def brute_hard(scores: np.ndarray) -> list[int]:
+    """Argmax slice (lowest on ties), -1 for a row of zeros (unassigned)."""
+    return [-1 if max(row) == 0 else max(range(len(row)), key=lambda j: (row[j], -j)) for row in scores]
 
 
 def brute_force_row(scores: np.ndarray, member: np.ndarray) -> dict:
@@ -39,14 +47,12 @@ def brute_force_row(scores: np.ndarray, member: np.ndarray) -> dict:
             cands.append((average_precision_score(member, cand), col, comp, cand))
     best_ap = max(c[0] for c in cands)
     ap, col, comp, cand = next(c for c in cands if c[0] >= best_ap - 1e-12)
-    order = sorted(range(len(cand)), key=lambda i: (-cand[i], i))
-    hard = [max(range(scores.shape[1]), key=lambda j: (scores[i, j], -j)) for i in range(len(cand))]
+    hard = brute_hard(scores)
     pred = np.array([(h != col) if comp else (h == col) for h in hard])
     p, r, f, _ = precision_recall_fscore_support(member, pred, average="binary", zero_division=0)
     return {"match_slice": col, "match_complement": bool(comp), "ap": ap,
             "auroc": roc_auc_score(member, cand),
-            "p_at_10": np.mean([member[i] for i in order[:10]]),
-            "p_at_25": np.mean([member[i] for i in order[:25]]),
+            "p_at_10": brute_p_at_k(cand, member, 10), "p_at_25": brute_p_at_k(cand, member, 25),
             "precision": p, "recall": r, "f1": f}
 
 
@@ -55,7 +61,7 @@ def test_agrees_with_brute_force(i):
     scores, strata = random_task(i)
     rows = score_recovery(scores, strata)
     assert [r["stratum_id"] for r in rows] == sorted(set(strata[strata > 0].tolist()))
-    hard = scores.argmax(axis=1)
+    hard = brute_hard(scores)
     for row in rows:
         member = strata == row["stratum_id"]
         ref = brute_force_row(scores, member)
@@ -94,6 +100,20 @@ def test_complement_of_a_single_slice_k1():
     # k = 1: argmax puts everyone in slice 0, so the complement's hard set is empty.
     assert (row["precision"], row["recall"], row["f1"]) == (0.0, 0.0, 0.0)
     assert row["ami"] == 0.0 and row["p_at_10"] == pytest.approx(2 / 5)
+
+
+def test_rows_without_a_positive_score_are_unassigned():
+    # error_set-like output: only 3 rows scored; before, the 97 zero rows went to slice 0.
+    scores = np.zeros((100, 2))
+    scores[:3, 0] = 1.0
+    member = np.zeros(100, bool)
+    member[:5] = True
+    row = recovery_for_stratum(scores, member)
+    assert (row["match_slice"], row["match_complement"]) == (0, False)
+    assert (row["precision"], row["recall"]) == (1.0, 0.6) and row["f1"] == pytest.approx(0.75)
+    # Nobody scored: an empty plain set, AMI = ARI = 0 (one cluster against a real partition).
+    flat = score_recovery(np.zeros((6, 3)), np.array([0, 0, 1, 1, 0, 0]))[0]
+    assert flat["ami"] == 0.0 and flat["ari"] == 0.0 and flat["f1"] == 0.0
 
 
 def test_k1_plain_hard_assignment_is_everyone():

@@ -3,8 +3,13 @@
 * :func:`task_job` (dataset, [(kind, params), ...], seed, target) -> task id (built once, under ``tasks/<id>``).
 * :func:`model_job` (task id, model spec, seed) -> reference model + outputs (``cache/models/<hash>``)
   and the reference model's worst-group record.
-* :func:`method_job` (task id, model id, method name/params/version, seed, embedding) -> flat
-  recovery records, cached as JSON under ``cache/results/<hash>.json`` (written atomically).
+* :func:`method_job` (task id, model id, method name/params/version, seed, embedding, slice budget
+  ``n_slices``, discovery ``random_state``) -> flat recovery records, cached as JSON under
+  ``cache/results/<hash>.json`` (written atomically).
+
+**Groups use the clean label.** The reference model's class x stratum groups are keyed by the
+*clean* (true) label in test and in the training group sizes alike; under label noise the observed
+training label differs, and mixing the two put flipped samples into the wrong group.
 
 Only this module and the scorer read the manifest's strata; methods get :class:`Problem` objects.
 """
@@ -30,7 +35,7 @@ from medstrata.tasks.store import Task, load_task
 _load_task = lru_cache(maxsize=4)(load_task)
 
 #: Part of every method-result cache key: bump when scoring changes the numbers of a stored result.
-SCORER_VERSION = "2"  # 2: records carry target/task_strata; oracle per stratum column
+SCORER_VERSION = "3"  # 2: expected P@k, split-half matching, unassigned rows, AP replicates; 3: + target/task_strata, oracle per stratum column
 
 
 @lru_cache(maxsize=8)
@@ -112,7 +117,7 @@ def reference_record(task_id: str, model: dict, seed: int, embedding: str) -> li
     order = _align(task, "test", test.sample_ids)
     labels = task.manifest.clean_label.to_numpy()[task.split_index("test")][order]
     train_strata = strata_of(task, "train")
-    train_labels = task.manifest.label.to_numpy()[task.split_index("train")]
+    train_labels = task.manifest.clean_label.to_numpy()[task.split_index("train")]
     out = []
     for col, ids in strata_of(task, "test").items():
         sizes = _group_sizes(train_labels, train_strata[col])
@@ -121,53 +126,78 @@ def reference_record(task_id: str, model: dict, seed: int, embedding: str) -> li
     return out
 
 
-def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: str) -> list[dict]:
-    """Run one discovery method (fit on val, predict on test) and score it; cached by content hash."""
+def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: str,
+               n_slices: int, random_state: int | None = None) -> list[dict]:
+    """Run one discovery method (fit on val, predict on test) and score it; cached by content hash.
+
+    ``n_slices`` is the suite's slice budget, passed to every method; ``random_state`` is the
+    method's discovery seed (default: ``seed``). Both are part of the cache key and of every record.
+    """
     from medstrata.methods import get_method_class
 
     cls = get_method_class(method["name"])
+    state = seed if random_state is None else int(random_state)
     key = content_hash({"task": task_id, "model": model["model_id"], "method": method["name"],
                         "params": method.get("params", {}), "version": cls.version, "seed": seed,
-                        "embedding": embedding, "scorer": SCORER_VERSION})
+                        "embedding": embedding, "scorer": SCORER_VERSION, "n_slices": int(n_slices),
+                        "random_state": state})
     cached = paths.cache_dir() / "results" / f"{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
-    records = _run_and_score(task_id, model, method, cls, seed, embedding)
+    records = _run_and_score(task_id, model, method, cls, seed, embedding, int(n_slices), state)
     for r in records:
         r["result_id"] = key
     _atomic_json(cached, records)
     return records
 
 
+def _discover(cls, method: dict, task: Task, val: Problem, test: Problem, n_slices: int, state: int,
+              column: str):
+    """(n_test, n_slices) slice scores; raises if the method ignores the budget."""
+    params = dict(method.get("params", {}))
+    if "n_slices" in params or "random_state" in params:
+        raise ValueError(f"method {method['name']}: n_slices and random_state are set by the suite, "
+                         "not by the method config")
+    if cls.is_oracle:
+        params["truth"] = dict(zip(task.manifest.sample_id, task.manifest[column]))
+    scores = cls(n_slices=n_slices, random_state=state, **params).fit(val).predict_proba(test)
+    if scores.shape != (test.n, n_slices):
+        raise ValueError(f"method {method['name']} returned scores of shape {scores.shape}; the suite's "
+                         f"slice budget asks for ({test.n}, {n_slices})")
+    return scores
 
-def _run_and_score(task_id: str, model: dict, method: dict, cls, seed: int, embedding: str) -> list[dict]:
-    """Fit on val, predict on test, score against every stratum column. The oracle is fit once per
-    column (its truth is that column), so on a multi-stratum task it is an upper bound for each."""
+
+def declared_stratum_ids(task: Task, column: str) -> list[int]:
+    """Stratum ids >= 1 of ``column`` in any split of the task (the ids the task declares)."""
+    return sorted(int(i) for i in np.unique(task.manifest[column].to_numpy()) if i >= 1)
+
+
+def _run_and_score(task_id: str, model: dict, method: dict, cls, seed: int, embedding: str,
+                   n_slices: int, state: int) -> list[dict]:
+    """Fit on val, predict on test, score against every stratum column (split-half matching). The
+    oracle is fit once per column (its truth is that column), so on a multi-stratum task it is an
+    upper bound for each."""
+    from medstrata.scoring import cell_bootstrap_weights, score_split_half, split_halves
+
     task = _load_task(task_id)
     val, test = problem(model["model_dir"], "val", embedding), problem(model["model_dir"], "test", embedding)
     order = _align(task, "test", test.sample_ids)
+    half = split_halves(test.sample_ids, task_id)
+    weights = cell_bootstrap_weights(test.sample_ids, f"{task_id}/{model['model_id']}")
     records, scores = [], None
     for col, ids in strata_of(task, "test").items():
-        params = dict(method.get("params", {}))
-        if cls.is_oracle:
-            params["truth"] = dict(zip(task.manifest.sample_id, task.manifest[col]))
         if cls.is_oracle or scores is None:
             t0 = time.perf_counter()
-            scores = cls(random_state=seed, **params).fit(val).predict_proba(test)
+            scores = _discover(cls, method, task, val, test, n_slices, state, col)
             wall = time.perf_counter() - t0
-        records += _score_column(task, model, method, cls, seed, embedding, col, ids[order], scores, wall)
+        rows = score_split_half(scores, ids[order], half, declared_stratum_ids(task, col), weights)
+        for rec in rows:
+            records.append({**_ids(task, model, seed, col), "method": method["name"], "method_version": cls.version,
+                            "is_oracle": bool(cls.is_oracle), "is_control": bool(cls.is_control),
+                            "random_state": state, "embedding": embedding, "stratum_column": col,
+                            "prevalence": float(np.mean(ids[order] == rec["stratum_id"])),
+                            "wall_s": wall, **_flat(rec)})
     return records
-
-
-def _score_column(task: Task, model: dict, method: dict, cls, seed: int, embedding: str, col: str,
-                  ids: np.ndarray, scores: np.ndarray, wall: float) -> list[dict]:
-    """Recovery records of one stratum column; ``ids`` (n_test,) aligned with ``scores`` (n_test, k)."""
-    from medstrata.scoring import score_recovery
-
-    return [{**_ids(task, model, seed, col), "method": method["name"], "method_version": cls.version,
-             "is_oracle": bool(cls.is_oracle), "embedding": embedding, "stratum_column": col,
-             "prevalence": float(np.mean(ids == rec["stratum_id"])), "n_slices": int(scores.shape[1]),
-             "wall_s": wall, **_flat(rec)} for rec in score_recovery(scores, ids)]
 
 
 def _align(task: Task, split: str, sample_ids: np.ndarray) -> np.ndarray:
@@ -198,8 +228,9 @@ def _ids(task: Task, model: dict, seed: int, column: str | None = None) -> dict:
 
 
 def _flat(rec: dict) -> dict:
-    return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v, default=str))
-            for k, v in rec.items()}
+    """Scalars as they are, other values as JSON text; ``ap_boot`` stays a list of floats."""
+    return {k: (v if isinstance(v, (int, float, str, bool)) or v is None or k == "ap_boot"
+                else json.dumps(v, default=str)) for k, v in rec.items()}
 
 
 def _atomic_json(path: Path, obj: Any) -> None:

@@ -4,8 +4,13 @@ The validity card of every task (on val) is measured right after the reference m
 that fails a gate is left out (suite key ``gates``, see :mod:`medstrata.validity.run`).
 
 Every step is cached by content hash (tasks by task id, models by task id + model spec + seed,
-method results by task + model + method + version + seed + embedding), so a rerun is cheap and an
-interrupted run resumes where it stopped.
+method results by task + model + method + version + seed + embedding + slice budget + discovery
+random state), so a rerun is cheap and an interrupted run resumes where it stopped.
+
+Suite keys read here: ``n_slices`` (the slice budget every method gets; required),
+``discovery_states`` (how many discovery ``random_state`` values each method runs per trained
+model, default 1: ``random_state = seed + 1000 * r`` for r = 0..discovery_states-1; the cell's value
+is the mean over them) and ``primary_metric``.
 """
 
 from __future__ import annotations
@@ -41,14 +46,16 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
         model = J.model_job(job["task_id"], {**model_spec, **job.get("model", {})}, job["seed"], progress=False)
         models[job["task_id"]] = model
         reference += J.reference_record(job["task_id"], model, job["seed"], embedding)
+    n_slices, states = slice_budget(cfg.suite), int(cfg.suite.get("discovery_states", 1))
     mode = str(cfg.suite.get("gates", "exclude"))
     cards = V.cards_for_run(planned, models)
     excluded = V.announce(cards, mode)
     kept = [job for job in planned if V.cell_key(job) not in excluded]
     records = []
-    pairs = [(job, m) for job in kept for m in job["methods"]]
-    for job, method in tqdm(pairs, desc="discovery methods", disable=not progress):
-        records += J.method_job(job["task_id"], models[job["task_id"]], method, job["seed"], embedding)
+    pairs = [(job, m, r) for job in kept for m in job["methods"] for r in range(states)]
+    for job, method, r in tqdm(pairs, desc="discovery methods", disable=not progress):
+        records += J.method_job(job["task_id"], models[job["task_id"]], method, job["seed"], embedding,
+                                n_slices=n_slices, random_state=job["seed"] + 1000 * r)
     results = pd.DataFrame(records)
     V.attach_recover(cards, kept, results)
     V.attach_dose(cards)
@@ -62,29 +69,50 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     return folder
 
 
+def slice_budget(suite) -> int:
+    """The suite's ``n_slices`` (int >= 1); a clear error when it is missing or bad."""
+    value = suite.get("n_slices")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(f"suite {suite.get('name')!r} must set n_slices to an int >= 1, got {value!r}")
+    return value
+
+
 def _save(folder: Path, results: pd.DataFrame, ref: pd.DataFrame, cfg, t_start: float, models: dict,
           excluded: list[str]) -> None:
     metric = str(cfg.suite.primary_metric)
     results = results.assign(run_id=folder.name)
-    results.to_parquet(folder / "results.parquet", index=False)
-    results.to_csv(folder / "results.csv", index=False)
+    flat = results.drop(columns=["ap_boot"], errors="ignore")
+    flat.to_parquet(folder / "results.parquet", index=False)
+    flat.to_csv(folder / "results.csv", index=False)
+    if "ap_boot" in results:
+        keys = ["result_id", "stratum_column", "stratum_id"]
+        results[keys + ["ap_boot"]].to_parquet(folder / "replicates.parquet", index=False)
     ref.to_parquet(folder / "reference.parquet", index=False)
     ref.to_csv(folder / "reference.csv", index=False)
-    table = report.ranked_table(results, metric)
+    ranking = report.ranked_table(results, metric)
     trained = sum(1 for m in models.values() if m["trained"])
-    header = {"run": folder.name, "medstrata": __version__, "tasks": results.task_id.nunique(),
-              "seeds": sorted(int(s) for s in results.seed.unique()), "methods": results.method.nunique(),
+    cells = report.add_cell(results)
+    header = {"run": folder.name, "medstrata": __version__,
+              "tasks (dataset × kind × setting)": cells.cell.nunique(),
+              "seeds": sorted(int(s) for s in results.seed.unique()),
+              "task × seed cells": results.task_id.nunique(),
+              "methods": f"{results.method.nunique()} ({int(ranking[0].role.eq('ranked').sum())} ranked, "
+                         f"{int(ranking[0].role.eq('control').sum())} controls)",
+              "slice budget n_slices": slice_budget(cfg.suite),
+              "discovery random states per model": int(cfg.suite.get("discovery_states", 1)),
               "models trained this run": f"{trained} of {len(models)} (others from cache)",
               "wall time": f"{time.perf_counter() - t_start:.1f} s", "embedding": str(cfg.embedding),
               "validity": "validity.md (harm, shortcut, PCA probe, error share, recovery, dose-response)",
               "excluded by the validity gates": "; ".join(excluded) or "none"}
-    report.write_markdown(folder / "summary.md", cfg.suite.name, metric, table, results, ref, header)
-    report.plot_recovery(results, metric, folder / f"recovery_{metric}.png")
-    report.plot_recovery(results, "ap", folder / "recovery_ap.png")
+    plots = [(f"recovery_{metric}.png", f"{metric} per method and stratum kind, error bars = std over seeds"),
+             ("recovery_p_at_10.png", "the same for p_at_10 (split-half)")]
+    report.plot_recovery(results, metric, folder / plots[0][0])
+    report.plot_recovery(results, "p_at_10", folder / plots[1][0])
     if report.plot_dose_response(results, metric, folder / "dose_response.png"):
-        header["dose-response"] = "dose_response.png"
-    print(f"\nMedStrata {cfg.suite.name}: ranking by {metric} ({len(models)} task×seed, "
+        plots.append(("dose_response.png", f"{metric} against the severity knob, one panel per kind"))
+    report.write_markdown(folder / "summary.md", cfg.suite.name, metric, ranking, results, ref, header, plots)
+    print(f"\nMedStrata {cfg.suite.name}: ranking by {metric} ({len(models)} task×seed cells, "
           f"{results.method.nunique()} methods, {time.perf_counter() - t_start:.1f} s)")
-    print(report.format_table(table, metric))
+    print(report.format_table(ranking[0], metric))
     print("\nReference models, test (mean over seeds):")
     print(report.reference_table(ref).to_string(index=False, float_format=lambda v: f"{v:.3f}"))

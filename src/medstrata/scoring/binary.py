@@ -6,9 +6,11 @@ the callers in :mod:`medstrata.scoring.recovery` record the reason next to it.
 
 Definitions (one each; worked examples in ``docs/metrics.md``):
 
-* **Ranking order** (used by P@k): a stable sort by ``(-score, position)``, i.e. higher score first,
-  equal scores in their original order. The top-k set is therefore deterministic under ties.
-* **P@k**: fraction of members among the first ``min(k, n)`` samples of the ranking order.
+* **P@k** (expected precision at k): the fraction of members among the first ``K = min(k, n)``
+  samples, *averaged over every order of tied scores*. Closed form: with the distinct score values
+  sorted from highest to lowest, a tie block of ``b`` samples, ``m_b`` of them members, that has
+  ``a`` samples above it contributes ``clip(K - a, 0, b) * m_b / b`` members. The value depends only
+  on the multiset of (score, member) pairs, never on row order. Without ties it is the usual P@k.
 * **AP**: step-wise area under the precision-recall curve, with tied scores forming a single
   threshold: ``AP = sum_t (R_t - R_{t-1}) * P_t`` over the distinct score values t, highest first.
 * **AUROC**: the Mann-Whitney probability that a random member outranks a random non-member, ties
@@ -22,6 +24,8 @@ Citation::
     (precision-at-k of slice discovery; dcbench).
     Manning, Raghavan, Schuetze, "Introduction to Information Retrieval", CUP 2008, ch. 8
     (precision at k, average precision).
+    McSherry and Najork, "Computing Information Retrieval Performance Measures Efficiently in the
+    Presence of Tied Scores", ECIR 2008 (expected value of a measure over the orders of ties).
     Mann and Whitney, Ann. Math. Statist. 18(1), 1947; Hanley and McNeil, Radiology 143, 1982
     (AUROC).
 """
@@ -57,17 +61,21 @@ def as_scores(scores: ArrayLike) -> np.ndarray:
 
 
 def rank_order(scores: ArrayLike) -> np.ndarray:
-    """(n,) int positions sorted by ``(-score, position)``: highest score first, ties stable."""
+    """(n,) int positions sorted by ``(-score, position)``. Only for display and for AP's sort: no
+    metric depends on the order it gives to tied scores."""
     return np.argsort(-as_scores(scores), kind="stable")
 
 
 def precision_at_k(scores: ArrayLike, member: ArrayLike, k: int) -> float:
-    """Fraction of members among the top ``min(k, n)`` samples of :func:`rank_order`.
+    """Expected fraction of members among the top ``K = min(k, n)`` over the orders of ties.
 
     Args:
         scores: (n,) float.
         member: (n,) bool.
         k: cut-off, >= 1. With n < k the denominator is n. NaN when n = 0.
+
+    Returns:
+        ``sum_b clip(K - above_b, 0, size_b) * members_b / size_b / K`` over the tie blocks b.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -75,8 +83,13 @@ def precision_at_k(scores: ArrayLike, member: ArrayLike, k: int) -> float:
     m = as_member(member, len(s))
     if len(s) == 0:
         return math.nan
-    top = rank_order(s)[: min(k, len(s))]
-    return float(m[top].sum() / len(top))
+    top = min(k, len(s))
+    _, block = np.unique(-s, return_inverse=True)  # block 0 = highest score
+    size = np.bincount(block)
+    members = np.bincount(block, weights=m.astype(np.float64))
+    above = np.cumsum(size) - size
+    taken = np.clip(top - above, 0, size)
+    return float(np.sum(taken * members / size) / top)
 
 
 def average_precision(scores: ArrayLike, member: ArrayLike) -> float:

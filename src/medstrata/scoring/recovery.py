@@ -15,13 +15,20 @@ the first maximum in candidate order. ``score_recovery_facts`` matches by highes
 
 **Reported for the match** (definitions in :mod:`medstrata.scoring.binary`): ``ap``, ``auroc``,
 ``p_at_10``, ``p_at_25`` on the candidate's scores, and ``precision``, ``recall``, ``f1`` of its
-**hard assignment**: every sample goes to its argmax slice (``np.argmax``: lowest column on ties);
-the plain candidate ``j`` predicts ``{argmax == j}``, the complement predicts ``{argmax != j}``.
-With k = 1 every sample is in slice 0, so the hard assignment carries no information (precision =
-prevalence, recall = 1; the complement is empty: precision = recall = F1 = 0).
+**hard assignment** (:func:`hard_assignment`): a sample whose scores are all 0 is *unassigned*
+(-1); every other sample goes to its argmax slice (``np.argmax``: lowest column on ties). The plain
+candidate ``j`` predicts ``{hard == j}``; the complement predicts everything else, ``{hard != j}``,
+the unassigned samples included (they score ``1 - 0 = 1`` on every complement). A method that
+scores nobody predicts an empty plain set: precision = recall = F1 = 0.
 
-``ami`` and ``ari`` compare the same argmax partition with the full true stratum ids (0 included);
-they are task-level numbers, repeated in every row of one call.
+``ami`` and ``ari`` compare the partition ``hard`` (the unassigned samples form one extra cluster
+of their own, label -1) with the full true stratum ids (0 included); they are task-level numbers,
+repeated in every row of one call. Everyone unassigned is a single cluster: AMI = ARI = 0 unless
+the truth is a single cluster too.
+
+**Order.** Every number here is a function of the multiset of rows: AP and AUROC treat ties as one
+threshold / half a win, P@k is the expectation over tie orders, and the match's tie rule is by
+candidate index, never by row.
 
 **Degenerate strata.** A stratum with no member in test, or whose members are the whole test set,
 has no defined match: every metric except ``ami``/``ari`` is NaN, ``match_slice = -1``, and
@@ -138,25 +145,37 @@ def recovery_for_stratum(
                 **dict.fromkeys(_METRICS, math.nan), "nan_reason": reason}
     col, complement = best_candidate(s, m, match_by)
     return {**row, "match_slice": col, "match_complement": complement,
-            **_match_metrics(s, m, col, complement), "nan_reason": ""}
+            **match_metrics(s, m, col, complement), "nan_reason": ""}
 
 
-def _match_metrics(s: np.ndarray, m: np.ndarray, col: int, complement: bool) -> dict[str, float]:
+def hard_assignment(slice_scores: np.ndarray) -> np.ndarray:
+    """(n,) int64: the argmax slice of each row of ``slice_scores (n, k)``, -1 where all scores are 0."""
+    hard = np.argmax(slice_scores, axis=1).astype(np.int64)
+    hard[slice_scores.max(axis=1, initial=0.0) <= 0.0] = -1
+    return hard
+
+
+def match_metrics(s: np.ndarray, m: np.ndarray, col: int, complement: bool,
+                  hard: np.ndarray | None = None) -> dict[str, float]:
+    """Metrics of candidate ``(col, complement)`` of ``s (n, k)`` against members ``m (n,)``.
+
+    ``hard (n,)`` is :func:`hard_assignment` of ``s`` (computed when not given).
+    """
     cand = candidate_scores(s, col, complement)
-    hard = np.argmax(s, axis=1) == col
-    precision, recall, f1 = hard_prf(~hard if complement else hard, m)
+    in_slice = (hard_assignment(s) if hard is None else hard) == col
+    precision, recall, f1 = hard_prf(~in_slice if complement else in_slice, m)
     return {"ap": average_precision(cand, m), "auroc": auroc(cand, m),
             "p_at_10": precision_at_k(cand, m, 10), "p_at_25": precision_at_k(cand, m, 25),
             "precision": precision, "recall": recall, "f1": f1}
 
 
 def clustering_agreement(slice_scores: ArrayLike, strata: ArrayLike) -> dict[str, float]:
-    """``ami`` and ``ari`` of the argmax partition of ``slice_scores (n, k)`` vs ``strata (n,)``."""
+    """``ami`` and ``ari`` of the :func:`hard_assignment` partition of ``slice_scores (n, k)`` vs ``strata (n,)``."""
     s = as_slice_scores(slice_scores)
     t = as_strata(strata, s.shape[0])
     if len(t) == 0:
         return {"ami": math.nan, "ari": math.nan}
-    hard = np.argmax(s, axis=1)
+    hard = hard_assignment(s)
     return {"ami": adjusted_mutual_info(t, hard), "ari": adjusted_rand_index(t, hard)}
 
 
