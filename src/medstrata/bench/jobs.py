@@ -87,6 +87,18 @@ def model_job(task_id: str, model_spec: dict, seed: int, progress: bool) -> dict
             "trained": trained}
 
 
+def identification_job(task_id: str, model_spec: dict, seed: int) -> dict[str, str]:
+    """Train (or reuse) JTT's identification model (see :mod:`medstrata.models.identification`);
+    returns {id_model_id, id_model_dir}, to be merged into the model record of the task."""
+    from medstrata.models.identification import identification_outputs
+
+    task = _load_task(task_id)
+    splits = {s: split_arrays(task, s) for s in ("train", "val", "test")}
+    spec = _model_spec(dict(model_spec), splits["train"].kind)
+    model_dir = identification_outputs(task_id, splits, len(task.class_names), spec, seed)
+    return {"id_model_id": model_dir.name[:16], "id_model_dir": str(model_dir)}
+
+
 def _model_spec(spec: dict, kind: str) -> dict:
     """3-D tasks get the 3-D CNN whatever 2-D architecture the suite names."""
     if kind == "3d" and spec.get("arch", "small_cnn") != "small_cnn3d":
@@ -123,9 +135,7 @@ def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: st
     from medstrata.methods import get_method_class
 
     cls = get_method_class(method["name"])
-    key = content_hash({"task": task_id, "model": model["model_id"], "method": method["name"],
-                        "params": method.get("params", {}), "version": cls.version, "seed": seed,
-                        "embedding": embedding, "scorer": SCORER_VERSION})
+    key = result_key(task_id, model, method, seed, embedding)
     cached = paths.cache_dir() / "results" / f"{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -137,11 +147,32 @@ def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: st
 
 
 
+def result_key(task_id: str, model: dict, method: dict, seed: int, embedding: str) -> str:
+    """Cache key (and ``result_id``) of one method result: task, model, method name, resolved params,
+    the method's own ``version``, the distribution that provides it and that distribution's version
+    (``medstrata`` for built-ins; a plug-in's own), seed, embedding and scorer version."""
+    from medstrata.methods import get_method_class, method_package
+
+    cls = get_method_class(method["name"])
+    package, package_version = method_package(method["name"])
+    parts = {"task": task_id, "model": model["model_id"], "method": method["name"],
+             "params": method.get("params", {}), "version": cls.version, "seed": seed,
+             "embedding": embedding, "scorer": SCORER_VERSION, "package": package,
+             "package_version": package_version}
+    if cls.needs_identification_model:
+        parts["id_model"] = model["id_model_id"]
+    return content_hash(parts)
+
+
 def _run_and_score(task_id: str, model: dict, method: dict, cls, seed: int, embedding: str) -> list[dict]:
     from medstrata.scoring import score_recovery
 
     task = _load_task(task_id)
     val, test = problem(model["model_dir"], "val", embedding), problem(model["model_dir"], "test", embedding)
+    if cls.needs_identification_model:
+        from medstrata.models.identification import attach
+
+        val, test = attach(val, model["id_model_dir"], "val"), attach(test, model["id_model_dir"], "test")
     params = dict(method.get("params", {}))
     if cls.is_oracle:
         truth = dict(zip(task.manifest.sample_id, task.manifest[task.stratum_columns()[0]]))
@@ -156,6 +187,7 @@ def _run_and_score(task_id: str, model: dict, method: dict, cls, seed: int, embe
         for rec in score_recovery(scores, ids[order]):
             records.append({**_ids(task, model, seed), "method": method["name"], "method_version": cls.version,
                             "is_oracle": bool(cls.is_oracle), "embedding": embedding, "stratum_column": col,
+                            "method_params": json.dumps(method.get("params", {}), sort_keys=True),
                             "prevalence": float(np.mean(ids[order] == rec["stratum_id"])),
                             "n_slices": int(scores.shape[1]), "wall_s": wall, **_flat(rec)})
     return records

@@ -7,6 +7,7 @@ interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     progress = bool(cfg.progress)
     model_spec = dict(cfg.suite.get("model", {}))
     embedding = str(cfg.embedding)
-    run_id = content_hash({"config": cfg_dict, "version": __version__})[:12]
+    methods = _resolved_methods(planned)
+    run_id = content_hash({"config": cfg_dict, "version": __version__, "methods": methods})[:12]
     folder = paths.runs_dir() / f"{cfg.suite.name}-{run_id}"
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -34,6 +36,8 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     models, reference = {}, []
     for job in tqdm(planned, desc="reference models", disable=not progress):
         model = J.model_job(job["task_id"], model_spec, job["seed"], progress=False)
+        if _needs_identification(job["methods"]):
+            model.update(J.identification_job(job["task_id"], model_spec, job["seed"]))
         models[job["task_id"]] = model
         reference += J.reference_record(job["task_id"], model, job["seed"], embedding)
     records = []
@@ -44,6 +48,27 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     ref = pd.DataFrame(reference)
     _save(folder, results, ref, cfg, t_start, models)
     return folder
+
+
+def _needs_identification(methods: list[dict[str, Any]]) -> bool:
+    """True when a method of the job reads JTT's identification model (``Problem.id_probs``)."""
+    from medstrata.methods import get_method_class
+
+    return any(get_method_class(m["name"]).needs_identification_model for m in methods)
+
+
+def _resolved_methods(planned: list[dict[str, Any]]) -> list[str]:
+    """Sorted canonical descriptions (name, params, class version, package and its version) of every
+    method the run executes: part of the run id, so runs with different method sets never share a
+    folder."""
+    from medstrata.methods import get_method_class, method_package
+
+    out = set()
+    for m in (m for job in planned for m in job["methods"]):
+        package = method_package(m["name"])
+        desc = {**m, "version": get_method_class(m["name"]).version, "package": list(package)}
+        out.add(json.dumps(desc, sort_keys=True, default=str))
+    return sorted(out)
 
 
 def _save(folder: Path, results: pd.DataFrame, ref: pd.DataFrame, cfg, t_start: float, models: dict) -> None:
