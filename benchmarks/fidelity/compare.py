@@ -166,17 +166,17 @@ def run_all(args) -> list[dict]:
     for name, val, test, strata in inputs:
         def dm(**p):
             return lambda rs: ours("domino_mixture", val, test, rs, **{"n_components": max(25, val.n_classes**2), **p})
-        results.append(compare("domino_mixture", name, dm(), lambda rs: theirs_domino(site, val, test, rs), strata))
-        results.append(compare("domino_mixture (y_weight=y_hat_weight=10)", name, dm(y_weight=10.0, y_hat_weight=10.0),
-                               lambda rs: theirs_domino(site, val, test, rs), strata))
+        for gamma in (1.0, 10.0):
+            results.append(compare(f"domino_mixture γ={gamma:g}", name, dm(y_weight=gamma, y_hat_weight=gamma),
+                                   lambda rs: theirs_domino(site, val, test, rs), strata))
         if not args.skip_spotlight:
             results.append(compare("spotlight", name, lambda rs: ours("spotlight", val, test, rs),
                                    lambda rs: theirs_spotlight(site, val, test, rs), strata, states=(0,)))
-        print(json.dumps(results[-1]), flush=True)
+        print(to_markdown(results[-3 + args.skip_spotlight:]), flush=True)
     for name, val, test, strata in binary:
         results.append(compare("multiaccuracy", name, lambda rs: ours("multiaccuracy", val, test, rs),
                                lambda rs: theirs_multiaccuracy(site, ma_file, val, test, rs), strata))
-        print(json.dumps(results[-1]), flush=True)
+        print(to_markdown(results[-1:]), flush=True)
     return results
 
 
