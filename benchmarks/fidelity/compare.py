@@ -9,7 +9,8 @@ Not part of the test run (it needs domino, which is not a dependency). Usage::
 
 Pairs (ours <- theirs): ``domino_mixture`` <- ``DominoSlicer`` (0.1.5), ``spotlight`` <-
 ``SpotlightSlicer`` (0.1.5), ``multiaccuracy`` <- ``MultiaccuracySlicer`` (domino's repository,
-binary tasks only, as its code). Inputs: the planted testbeds (``medstrata.methods.synthetic``) and
+binary tasks only, as its code), ``failure_directions`` <- a transcription of the behaviour of
+MadryLab/failure-directions' ``SVMFitter`` (not installable: it needs CLIP, ffcv and CUDA). Inputs: the planted testbeds (``medstrata.methods.synthetic``) and
 real quick-suite tasks (reference model outputs from the model cache; built if missing). Both sides
 get the same fitting (val) and scoring (test) rows and the same ``random_state``; each side's test
 scores are scored by MedStrata's own scorer (best-matching slice by AP). Agreement figures:
@@ -110,6 +111,42 @@ def theirs_multiaccuracy(site, ma_file, val: Problem, test: Problem, rs: int) ->
     return slicer.predict_proba(embeddings=test.embeddings.astype(np.float64))
 
 
+def transcribed_failure_directions(val: Problem, test: Problem, rs: int) -> np.ndarray:
+    """MadryLab/failure-directions is not installable (CLIP, ffcv, CUDA); this is a transcription
+    of the *behaviour* of its ``SVMFitter`` defaults (``SVMPreProcessing`` whitening with
+    unbiased std + L2 normalisation; per class ``SVC(kernel="linear", class_weight="balanced")``
+    with C from ``np.logspace(-6, 0, 7)`` by ``cross_val_score(cv=2)`` balanced accuracy, strict
+    improvement; ``decision_function``), fed the rows in the order given (the official code
+    keeps dataset order). One column per class, classes in error order as ours."""
+    from sklearn.metrics import balanced_accuracy_score, make_scorer
+    from sklearn.model_selection import cross_val_score
+    from sklearn.svm import SVC
+
+    mean = val.embeddings.mean(axis=0)
+    std = (val.embeddings - mean).std(axis=0, ddof=1)
+    def prep(x):
+        z = (x - mean) / std
+        return z / np.linalg.norm(z, axis=1, keepdims=True)
+    zv, zt = prep(val.embeddings.astype(np.float64)), prep(test.embeddings.astype(np.float64))
+    wrong = [int(np.sum(~val.correct & (val.labels == c))) for c in range(val.n_classes)]
+    order = sorted(range(val.n_classes), key=lambda c: (-wrong[c], c))[:N_SLICES]
+    out = np.zeros((test.n, len(order)))
+    for j, c in enumerate(order):
+        x, gt = zv[val.labels == c], val.correct[val.labels == c].astype(int)
+        if gt.min() == gt.max():
+            continue
+        best_c, best = 1.0, -np.inf
+        for C in np.logspace(-6, 0, 7):
+            score = np.mean(cross_val_score(SVC(kernel="linear", C=C, class_weight="balanced"), x, gt,
+                                            cv=2, scoring=make_scorer(balanced_accuracy_score)))
+            if score > best:
+                best_c, best = C, score
+        clf = SVC(kernel="linear", C=best_c, class_weight="balanced").fit(x, gt)
+        member = test.labels == c
+        out[member, j] = 1 / (1 + np.exp(clf.decision_function(zt[member])))
+    return out
+
+
 # ------------------------------------------------------------------------------------ scoring
 def _unit(scores: np.ndarray) -> np.ndarray:
     """Per-column rank transform to (0, 1]: AP and P@k read only the order (reference outputs may
@@ -169,10 +206,12 @@ def run_all(args) -> list[dict]:
         for gamma in (1.0, 10.0):
             results.append(compare(f"domino_mixture γ={gamma:g}", name, dm(y_weight=gamma, y_hat_weight=gamma),
                                    lambda rs: theirs_domino(site, val, test, rs), strata))
+        results.append(compare("failure_directions", name, lambda rs: ours("failure_directions", val, test, rs),
+                               lambda rs: transcribed_failure_directions(val, test, rs), strata, states=(0,)))
         if not args.skip_spotlight:
             results.append(compare("spotlight", name, lambda rs: ours("spotlight", val, test, rs),
                                    lambda rs: theirs_spotlight(site, val, test, rs), strata, states=(0,)))
-        print(to_markdown(results[-3 + args.skip_spotlight:]), flush=True)
+        print(to_markdown(results[-4 + args.skip_spotlight:]), flush=True)
     for name, val, test, strata in binary:
         results.append(compare("multiaccuracy", name, lambda rs: ours("multiaccuracy", val, test, rs),
                                lambda rs: theirs_multiaccuracy(site, ma_file, val, test, rs), strata))
