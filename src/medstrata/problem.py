@@ -22,6 +22,9 @@ class Problem:
         losses: (n,) float64 per-sample cross-entropy of the reference model.
         embeddings: (n, d) float32 features from the encoder named ``embedding_name``.
         embedding_name: registry name of the encoder (``"penultimate"``, ``"pixel_pca"``, ...).
+        id_probs: optional (n, C) float64 class probabilities of an *identification model*, a
+            second, briefly trained ERM of the same task (JTT's; see
+            :mod:`medstrata.models.identification`); None when the run did not train one.
     """
 
     sample_ids: np.ndarray
@@ -30,6 +33,7 @@ class Problem:
     losses: np.ndarray
     embeddings: np.ndarray
     embedding_name: str = "penultimate"
+    id_probs: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.sample_ids)
@@ -39,6 +43,9 @@ class Problem:
                 raise ValueError(f"Problem.{name} has {len(arr)} rows, sample_ids has {n}")
         if self.probs.ndim != 2 or self.embeddings.ndim != 2:
             raise ValueError("Problem.probs and Problem.embeddings must be 2-D")
+        if self.id_probs is not None and self.id_probs.shape != self.probs.shape:
+            raise ValueError(f"Problem.id_probs has shape {self.id_probs.shape}, probs has "
+                             f"{self.probs.shape}")
         if len(set(self.sample_ids.tolist())) != n:
             raise ValueError("Problem.sample_ids must be unique")
 
@@ -65,4 +72,5 @@ class Problem:
         return Problem(
             self.sample_ids[index], self.labels[index], self.probs[index], self.losses[index],
             self.embeddings[index], self.embedding_name,
+            None if self.id_probs is None else self.id_probs[index],
         )

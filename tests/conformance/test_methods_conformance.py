@@ -18,6 +18,9 @@ from medstrata.methods import get_method, get_method_class, list_methods
 from medstrata.methods.checks import CHECKS, make_check_data, same_up_to_relabelling
 
 METHODS = list_methods()
+#: Non-default settings that change a method's algorithm, checked like methods of their own.
+VARIANTS = {"george+overcluster": ("george", {"overcluster": True, "size_threshold_abs": 3})}
+CASES = METHODS + sorted(VARIANTS)
 EXPECTED_CHECKS = {
     "check_clone_and_fit", "check_not_fitted_raises", "check_shapes_and_ranges",
     "check_determinism", "check_order_invariance", "check_tiny_inputs", "check_single_class",
@@ -38,18 +41,19 @@ def data():
     return make_check_data()
 
 
-def _factory(name, truth):
+def _factory(case, truth):
+    name, fixed = VARIANTS.get(case, (case, {}))
     cls = get_method_class(name)
 
     def make(**params):
         if cls.is_oracle:  # the only kind of method that may read ground truth
             params.setdefault("truth", truth)
-        return get_method(name, **params)
+        return get_method(name, **{**fixed, **params})
 
     return make
 
 
-@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("name", CASES)
 def test_method_conforms(name, data):
     make = _factory(name, data.truth)
     failures, ran = [], 0
@@ -66,8 +70,9 @@ def test_method_conforms(name, data):
 
 def test_battery_covers_the_registry_and_all_checks():
     assert METHODS == list_methods(), "the registry changed after collection"
-    assert {"random", "oracle", "confusion", "loss_rank", "error_set", "kmeans", "george",
-            "domino_mixture", "spotlight", "failure_directions"} <= set(METHODS)
+    assert {"random", "oracle", "confusion", "loss_rank", "error_set", "error_set_ref", "kmeans",
+            "george", "domino_mixture", "spotlight", "failure_directions",
+            "multiaccuracy"} <= set(METHODS)
     assert {c.__name__ for c in CHECKS} == EXPECTED_CHECKS and len(CHECKS) == len(EXPECTED_CHECKS)
 
 
@@ -96,7 +101,7 @@ def test_a_broken_method_fails_the_battery(data):
 def test_every_check_ran_for_every_method(request):
     """Runs last in this module: #methods x #checks checks ran, or the battery is not green."""
     selected = [i for i in request.session.items if i.originalname == "test_method_conforms"]
-    if len(selected) < len(METHODS):
-        pytest.skip(f"only {len(selected)} of {len(METHODS)} methods selected; total not checkable")
-    assert sorted(RAN) == METHODS, f"no check count from {sorted(set(METHODS) - set(RAN))}"
-    assert sum(RAN.values()) == len(METHODS) * len(CHECKS)
+    if len(selected) < len(CASES):
+        pytest.skip(f"only {len(selected)} of {len(CASES)} methods selected; total not checkable")
+    assert sorted(RAN) == sorted(CASES), f"no check count from {sorted(set(CASES) - set(RAN))}"
+    assert sum(RAN.values()) == len(CASES) * len(CHECKS)

@@ -85,3 +85,14 @@ def test_outside_plugin_runs_in_a_suite(smoke, tmp_path):
     df = pd.read_parquet(os.path.join(out.stdout.strip().splitlines()[-1], "results.parquet"))
     assert set(df.method) == {"demo_mean_loss", "oracle"} and df[df.method == "demo_mean_loss"].ap.notna().all()
     assert (df.n_slices == 5).all()  # the plug-in's own default is 50; the suite's budget wins
+
+
+def test_method_parameter_from_the_command_line_enters_the_result_id(smoke):
+    home, _, _, _ = smoke
+    out_default, _ = _run(["suite=smoke", "method=kmeans"], home)
+    out_param, _ = _run(["suite=smoke", "method=kmeans", "method_params.kmeans.n_clusters=3"], home)
+    folders = [o.stdout.strip().splitlines()[-1] for o in (out_default, out_param)]
+    assert folders[0] != folders[1]  # the run id sees the resolved methods and their params
+    default, param = (pd.read_parquet(os.path.join(f, "results.parquet")) for f in folders)
+    assert (param.method_params == '{"n_clusters": 3}').all() and (default.method_params == "{}").all()
+    assert not set(default.result_id) & set(param.result_id)

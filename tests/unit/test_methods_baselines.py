@@ -51,11 +51,55 @@ def test_loss_rank_ranks_within_class_most_erroneous_class_first():
         get_method("loss_rank", score="bogus").fit(P)
 
 
-def test_error_set_is_all_errors_then_per_class():
-    s = get_method("error_set", n_slices=4).fit(P).predict_proba(P)
+def test_error_set_ref_is_all_errors_then_per_class():
+    s = get_method("error_set_ref", n_slices=4).fit(P).predict_proba(P)
     assert s[:, 0].tolist() == [0, 0, 1, 0, 1, 1, 0]
     assert s[:, 1].tolist() == [0, 0, 0, 0, 1, 1, 0] and s[:, 2].tolist() == [0, 0, 1, 0, 0, 0, 0]
     assert np.all(s[:, 3] == 0)
+
+
+def test_error_set_takes_the_identification_models_errors():
+    """JTT's error set comes from the short ERM (id_probs), not from the reference model."""
+    from dataclasses import replace
+
+    # the identification model errs on samples 0 and 3 only (both predicted as the other class)
+    id_probs = np.array([[.2, .8], [.9, .1], [.8, .2], [.7, .3], [.1, .9], [.2, .8], [.3, .7]])
+    p = replace(P, id_probs=id_probs)
+    s = get_method("error_set", n_slices=3).fit(p).predict_proba(p)
+    assert s[:, 0].tolist() == [1, 0, 0, 1, 0, 0, 0]
+    assert s[:, 1].tolist() == [1, 0, 0, 0, 0, 0, 0] and s[:, 2].tolist() == [0, 0, 0, 1, 0, 0, 0]
+    with pytest.raises(Exception, match="identification model"):
+        get_method("error_set").fit(P)
+
+
+def test_multiaccuracy_smoothed_derivative_and_binary_view():
+    from medstrata.methods.multiaccuracy import binary_view, smoothed_derivative
+
+    p = np.array([0.05, 0.5, 0.95, 0.05, 0.5, 0.95])
+    y = np.array([1, 1, 1, 0, 0, 0], dtype=float)
+    expected = [20 - 5, 2.0, 1 / 0.95, 1 / 0.95, 2.0, 100 * 0.95 - 80]
+    assert np.allclose(smoothed_derivative(p, y), expected)
+    q, t = binary_view(P)
+    assert np.allclose(q, P.probs[:, 1]) and t.tolist() == P.labels.tolist()
+
+
+def test_george_overclustering_splits_a_lossy_subcluster():
+    """Class 0 is one broad blob plus, inside it, a tight high-loss group: with overclustering the
+    group becomes a cluster of its own and the top slice; without it, it cannot."""
+    rng = np.random.default_rng(0)
+    n, k = 300, 40
+    emb = rng.normal(size=(n, 4))
+    emb[:k] = rng.normal(size=(k, 4)) * 0.05 + [1.5, 0, 0, 0]
+    labels = np.zeros(n, dtype=int)
+    probs = np.tile([0.95, 0.05], (n, 1))
+    probs[:k] = [0.3, 0.7]  # the tight group is misclassified
+    p = _problem(labels, probs, emb)
+    kw = dict(n_slices=1, max_clusters=2, umap_dims=4, min_umap_samples=10**6, n_init=1)
+    plain = get_method("george", **kw).fit(p)
+    over = get_method("george", overcluster=True, **kw).fit(p)
+    assert over.overclusters_[0].n_clusters > plain.mixtures_[0].n_components
+    top = over.predict_proba(p)[:, 0]
+    assert set(np.argsort(-top)[:k].tolist()) == set(range(k))
 
 
 def test_kmeans_returns_highest_error_cluster_first():

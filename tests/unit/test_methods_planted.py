@@ -25,7 +25,9 @@ from threadpoolctl import threadpool_limits
 from medstrata.methods import get_method_class, list_methods, run_method
 from medstrata.methods.synthetic import make_planted
 
-CANDIDATES = [m for m in list_methods() if not get_method_class(m).is_control]
+#: Non-default settings that change a method's algorithm, tested like methods of their own.
+VARIANTS = {"george+overcluster": ("george", {"overcluster": True, "size_threshold_abs": 5})}
+CANDIDATES = [m for m in list_methods() if not get_method_class(m).is_control] + sorted(VARIANTS)
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +65,10 @@ def p_at_k(scores, member, k):
 def _run(name, difficulty, seed, n=N):
     val = make_planted(n, difficulty=difficulty, seed=seed, split="val")
     test = make_planted(n, difficulty=difficulty, seed=seed, split="test")
-    params = {"truth": {**val.truth, **test.truth}} if get_method_class(name).is_oracle else {}
+    name, params = VARIANTS.get(name, (name, {}))
+    params = dict(params)
+    if get_method_class(name).is_oracle:
+        params["truth"] = {**val.truth, **test.truth}
     return run_method(name, params, val.problem, test.problem), test.strata == 1
 
 

@@ -49,3 +49,34 @@ def test_filters_and_errors():
         plan(compose(["suite=quick", "methods=[nope]"]))
     with pytest.raises(SpecError, match="bad run override"):
         compose(["suite=nope"])
+
+
+def test_method_params_from_the_command_line():
+    out, _ = translate(["suite=smoke", "method=kmeans,random", "method_params.kmeans.n_clusters=3"])
+    assert "++method_params.kmeans.n_clusters=3" in out
+    jobs = plan(compose(out))
+    assert jobs[0]["methods"] == [{"name": "kmeans", "params": {"n_clusters": 3}},
+                                  {"name": "random", "params": {}}]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("method_params.kmeans.n_clusterz=3", r"unknown parameter\(s\) \['n_clusterz'\] for method 'kmeans'"),
+    ("method_params.george.max_clusters=3", "'george' is not a method of this run"),
+    ("method_params.kmeans.random_state=3", "random_state is the run's seed"),
+])
+def test_bad_method_params_are_rejected_by_the_plan(override, message):
+    with pytest.raises(SpecError, match=message):
+        plan(compose(translate(["suite=smoke", "method=kmeans,random", override])[0]))
+
+
+def test_cli_rejects_an_unknown_parameter_before_building_anything(tmp_path, capsys, monkeypatch):
+    """Through the real CLI entry point: non-zero exit, a clear message, and nothing was built or
+    trained (the home folder has no task, model or run)."""
+    from medstrata.cli import main
+
+    monkeypatch.setenv("MEDSTRATA_HOME", str(tmp_path / "home"))
+    code = main(["run", "suite=smoke", "method=kmeans", "method_params.kmeans.nope=1"])
+    assert code != 0
+    assert "unknown parameter(s) ['nope'] for method 'kmeans'" in capsys.readouterr().err
+    home = tmp_path / "home"
+    assert not any((home / d).exists() and any((home / d).iterdir()) for d in ("tasks", "cache", "runs"))

@@ -1,5 +1,9 @@
 """``medstrata run suite=<name> [method=a,b] [seed=0,1,2] [dataset=..] [kind=..] [--dry-run]``.
 
+Method parameters: ``method_params.<method>.<param>=<value>`` (e.g.
+``method_params.domino_mixture.y_weight=10``) sets one constructor argument of one method of the
+run; an unknown method or parameter is a :class:`SpecError` before anything is built or trained.
+
 A Hydra app: the config lives in ``medstrata/conf`` with the groups ``suite/``, ``dataset/``,
 ``stratum/`` and ``method/``; any other Hydra override (``suite.model.epochs=4``) is passed through.
 Prints the ranked table and writes ``results.parquet``, ``results.csv``, ``reference.parquet``,
@@ -27,7 +31,9 @@ def translate(overrides: list[str]) -> tuple[list[str], bool]:
         key, sep, value = o.partition("=")
         if not sep:
             raise SpecError(f"expected key=value or --dry-run, got {o!r}")
-        if key in _SUGAR:
+        if key.lstrip("+").startswith("method_params."):
+            out.append(f"++{key.lstrip('+')}={value}")  # add or override, whatever the defaults hold
+        elif key in _SUGAR:
             items = value.strip("[]").split(",")
             out.append(f"{_SUGAR[key]}=[{','.join(i.strip() for i in items if i.strip())}]")
         else:

@@ -95,6 +95,18 @@ def model_job(task_id: str, model_spec: dict, seed: int, progress: bool) -> dict
             "trained": trained}
 
 
+def identification_job(task_id: str, model_spec: dict, seed: int) -> dict[str, str]:
+    """Train (or reuse) JTT's identification model (see :mod:`medstrata.models.identification`);
+    returns {id_model_id, id_model_dir}, to be merged into the model record of the task."""
+    from medstrata.models.identification import identification_outputs
+
+    task = _load_task(task_id)
+    splits = {s: split_arrays(task, s) for s in ("train", "val", "test")}
+    spec = _model_spec(dict(model_spec), splits["train"].kind)
+    model_dir = identification_outputs(task_id, splits, len(task.class_names), spec, seed)
+    return {"id_model_id": model_dir.name[:16], "id_model_dir": str(model_dir)}
+
+
 def _model_spec(spec: dict, kind: str) -> dict:
     """3-D tasks get the 3-D CNN whatever 2-D architecture the suite names."""
     if kind == "3d" and spec.get("arch", "small_cnn") != "small_cnn3d":
@@ -137,10 +149,7 @@ def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: st
 
     cls = get_method_class(method["name"])
     state = seed if random_state is None else int(random_state)
-    key = content_hash({"task": task_id, "model": model["model_id"], "method": method["name"],
-                        "params": method.get("params", {}), "version": cls.version, "seed": seed,
-                        "embedding": embedding, "scorer": SCORER_VERSION, "n_slices": int(n_slices),
-                        "random_state": state})
+    key = result_key(task_id, model, method, seed, embedding, int(n_slices), state)
     cached = paths.cache_dir() / "results" / f"{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -167,6 +176,25 @@ def _discover(cls, method: dict, task: Task, val: Problem, test: Problem, n_slic
     return scores
 
 
+def result_key(task_id: str, model: dict, method: dict, seed: int, embedding: str, n_slices: int,
+               state: int) -> str:
+    """Cache key (and ``result_id``) of one method result: task, model, method name, resolved params,
+    the method's own ``version``, the distribution that provides it and that distribution's version
+    (``medstrata`` for built-ins; a plug-in's own), seed, embedding, slice budget, discovery random
+    state and scorer version."""
+    from medstrata.methods import get_method_class, method_package
+
+    cls = get_method_class(method["name"])
+    package, package_version = method_package(method["name"])
+    parts = {"task": task_id, "model": model["model_id"], "method": method["name"],
+             "params": method.get("params", {}), "version": cls.version, "seed": seed,
+             "embedding": embedding, "scorer": SCORER_VERSION, "package": package,
+             "package_version": package_version, "n_slices": int(n_slices), "random_state": int(state)}
+    if cls.needs_identification_model:
+        parts["id_model"] = model["id_model_id"]
+    return content_hash(parts)
+
+
 def declared_stratum_ids(task: Task, column: str) -> list[int]:
     """Stratum ids >= 1 of ``column`` in any split of the task (the ids the task declares)."""
     return sorted(int(i) for i in np.unique(task.manifest[column].to_numpy()) if i >= 1)
@@ -181,6 +209,10 @@ def _run_and_score(task_id: str, model: dict, method: dict, cls, seed: int, embe
 
     task = _load_task(task_id)
     val, test = problem(model["model_dir"], "val", embedding), problem(model["model_dir"], "test", embedding)
+    if cls.needs_identification_model:
+        from medstrata.models.identification import attach
+
+        val, test = attach(val, model["id_model_dir"], "val"), attach(test, model["id_model_dir"], "test")
     order = _align(task, "test", test.sample_ids)
     half = split_halves(test.sample_ids, task_id)
     weights = cell_bootstrap_weights(test.sample_ids, f"{task_id}/{model['model_id']}")
@@ -195,6 +227,7 @@ def _run_and_score(task_id: str, model: dict, method: dict, cls, seed: int, embe
             records.append({**_ids(task, model, seed, col), "method": method["name"], "method_version": cls.version,
                             "is_oracle": bool(cls.is_oracle), "is_control": bool(cls.is_control),
                             "random_state": state, "embedding": embedding, "stratum_column": col,
+                            "method_params": json.dumps(method.get("params", {}), sort_keys=True),
                             "prevalence": float(np.mean(ids[order] == rec["stratum_id"])),
                             "wall_s": wall, **_flat(rec)})
     return records

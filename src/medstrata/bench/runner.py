@@ -15,6 +15,7 @@ is the mean over them) and ``primary_metric``.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     progress = bool(cfg.progress)
     model_spec = dict(cfg.suite.get("model", {}))
     embedding = str(cfg.embedding)
-    run_id = content_hash({"config": cfg_dict, "version": __version__})[:12]
+    methods = _resolved_methods(planned)
+    run_id = content_hash({"config": cfg_dict, "version": __version__, "methods": methods})[:12]
     folder = paths.runs_dir() / f"{cfg.suite.name}-{run_id}"
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -43,7 +45,10 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
         job["task_id"] = J.task_job(job["dataset"], job["strata"], job["seed"], job.get("target"))
     models, reference = {}, []
     for job in tqdm(planned, desc="reference models", disable=not progress):
-        model = J.model_job(job["task_id"], {**model_spec, **job.get("model", {})}, job["seed"], progress=False)
+        spec = {**model_spec, **job.get("model", {})}
+        model = J.model_job(job["task_id"], spec, job["seed"], progress=False)
+        if _needs_identification(job["methods"]):
+            model.update(J.identification_job(job["task_id"], spec, job["seed"]))
         models[job["task_id"]] = model
         reference += J.reference_record(job["task_id"], model, job["seed"], embedding)
     n_slices, states = slice_budget(cfg.suite), int(cfg.suite.get("discovery_states", 1))
@@ -75,6 +80,27 @@ def slice_budget(suite) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SpecError(f"suite {suite.get('name')!r} must set n_slices to an int >= 1, got {value!r}")
     return value
+
+
+def _needs_identification(methods: list[dict[str, Any]]) -> bool:
+    """True when a method of the job reads JTT's identification model (``Problem.id_probs``)."""
+    from medstrata.methods import get_method_class
+
+    return any(get_method_class(m["name"]).needs_identification_model for m in methods)
+
+
+def _resolved_methods(planned: list[dict[str, Any]]) -> list[str]:
+    """Sorted canonical descriptions (name, params, class version, package and its version) of every
+    method the run executes: part of the run id, so runs with different method sets never share a
+    folder."""
+    from medstrata.methods import get_method_class, method_package
+
+    out = set()
+    for m in (m for job in planned for m in job["methods"]):
+        package = method_package(m["name"])
+        desc = {**m, "version": get_method_class(m["name"]).version, "package": list(package)}
+        out.add(json.dumps(desc, sort_keys=True, default=str))
+    return sorted(out)
 
 
 def _save(folder: Path, results: pd.DataFrame, ref: pd.DataFrame, cfg, t_start: float, models: dict,

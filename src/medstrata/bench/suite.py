@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from medstrata.errors import SpecError
+from medstrata.errors import MedStrataError, SpecError
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -49,18 +49,46 @@ def _group(name: str, option: str) -> dict[str, Any]:
 
 
 def method_configs(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Method name + params for every method of the run (from the ``method`` config group or registry)."""
-    from medstrata.methods import list_methods
+    """Method name + params for every method of the run.
+
+    A method's params are its ``method/<name>.yaml`` params (if that file exists) updated with the
+    command line's ``method_params.<name>.<param>=<value>``. Every parameter is checked against the
+    method's constructor signature here, before any task is built or model trained; ``random_state``
+    is not settable (it is the run's seed).
+    """
+    from medstrata.methods import check_params, list_methods
 
     names = cfg.methods if cfg.methods is not None else cfg.suite.methods
     names = list_methods() if names == "all" else list(names)
+    overrides = _method_params(cfg, names)
     out = []
     for name in names:
         path = CONF_DIR / "method" / f"{name}.yaml"
         if name not in list_methods():
             raise SpecError(f"unknown method {name!r}; registered: {', '.join(list_methods())}")
-        out.append(_group("method", name) if path.is_file() else {"name": name, "params": {}})
+        conf = _group("method", name) if path.is_file() else {"name": name, "params": {}}
+        params = {**(conf.get("params") or {}), **overrides.get(name, {})}
+        if "random_state" in params:
+            raise SpecError(f"method {name!r}: random_state is the run's seed; set seed=... instead")
+        try:
+            check_params(name, params)
+        except MedStrataError as exc:
+            raise SpecError(str(exc)) from None
+        out.append({"name": name, "params": params})
     return out
+
+
+def _method_params(cfg: DictConfig, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The ``method_params`` mapping of the config, checked: every key names a method of the run."""
+    raw = cfg.get("method_params") or {}
+    given = OmegaConf.to_container(raw, resolve=True) if isinstance(raw, DictConfig) else dict(raw)
+    for name, params in given.items():
+        if name not in names:
+            raise SpecError(f"method_params.{name} given, but {name!r} is not a method of this run "
+                            f"({', '.join(names)})")
+        if not isinstance(params, dict):
+            raise SpecError(f"method_params.{name} must be a mapping of parameter=value, got {params!r}")
+    return given
 
 
 def task_cells(cfg: DictConfig) -> list[TaskCell]:

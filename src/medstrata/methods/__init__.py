@@ -18,10 +18,12 @@ from medstrata.methods.registry import (
     PluginWarning,
     UnknownMethodError,
     broken_plugins,
+    check_params,
     get_method,
     get_method_class,
     list_methods,
     method_info,
+    method_package,
     register_method,
     reload_plugins,
 )
@@ -29,14 +31,14 @@ from medstrata.problem import Problem
 
 # Built-ins: importing each module registers it (order does not matter).
 from medstrata.methods import (  # noqa: E402,F401  isort: skip
-    confusion, domino_mixture, error_set, failure_directions, george, kmeans, loss_rank, oracle,
-    random, spotlight,
+    confusion, domino_mixture, error_set, error_set_ref, failure_directions, george, kmeans,
+    loss_rank, multiaccuracy, oracle, random, spotlight,
 )
 
 __all__ = [
     "ENTRY_POINT_GROUP", "MethodError", "PluginLoadError", "PluginWarning", "SliceDiscoveryMethod",
-    "UnknownMethodError", "broken_plugins", "get_method", "get_method_class", "list_methods",
-    "method_info", "register_method", "reload_plugins", "run_method",
+    "UnknownMethodError", "broken_plugins", "check_params", "get_method", "get_method_class", "list_methods",
+    "method_info", "method_package", "register_method", "reload_plugins", "run_method",
 ]
 
 

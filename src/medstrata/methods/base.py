@@ -43,6 +43,8 @@ class SliceDiscoveryMethod(BaseEstimator):
             not candidate discovery methods and are excluded from the planted-strata testbeds).
         citation: BibTeX-ish citation of the method's source (empty string is not allowed).
         method_name: the public registry name, set by :func:`~medstrata.methods.register_method`.
+        needs_identification_model: True when the method reads ``Problem.id_probs`` (JTT's
+            briefly trained ERM); the runner then trains that model too.
 
     Subclasses define ``__init__`` with explicit keyword arguments (scikit-learn reads the
     signature for ``get_params``), store them unchanged, and do nothing else there.
@@ -53,6 +55,7 @@ class SliceDiscoveryMethod(BaseEstimator):
     is_control: ClassVar[bool] = False
     citation: ClassVar[str] = ""
     method_name: ClassVar[str] = ""
+    needs_identification_model: ClassVar[bool] = False
 
     def __init__(self, n_slices: int = 5, random_state: int | None = 0) -> None:
         self.n_slices = n_slices

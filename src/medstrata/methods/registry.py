@@ -31,6 +31,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _BUILTINS: dict[str, type[SliceDiscoveryMethod]] = {}
 _PLUGINS: dict[str, type[SliceDiscoveryMethod]] = {}
 _BROKEN: dict[str, str] = {}
+_DISTS: dict[str, tuple[str, str]] = {}  # plug-in name -> (distribution name, version)
 _plugins_loaded = False
 
 T = TypeVar("T", bound=type)
@@ -99,13 +100,46 @@ def get_method(name: str, **params: Any) -> SliceDiscoveryMethod:
 
 
 def method_info(name: str) -> dict[str, Any]:
-    """Flat description of a method: name, version, is_oracle, is_control, citation, defaults."""
+    """Flat description of a method: name, version, is_oracle, is_control, citation, defaults,
+    and the distribution (package) that provides it with that distribution's version."""
     cls = get_method_class(name)
+    package, package_version = method_package(name)
     return {
         "name": name, "version": cls.version, "is_oracle": bool(cls.is_oracle),
         "is_control": bool(cls.is_control), "citation": cls.citation,
         "plugin": name in _PLUGINS, "defaults": _defaults(cls),
+        "package": package, "package_version": package_version,
     }
+
+
+def method_package(name: str) -> tuple[str, str]:
+    """(distribution name, distribution version) that provides method ``name``.
+
+    Built-ins come from ``medstrata`` itself; a plug-in from the distribution that declared its
+    entry point, read from the installed metadata when the plug-in was loaded. Result cache keys
+    include both, so reinstalling a plug-in under a new version never reuses stale results.
+    """
+    get_method_class(name)
+    if name in _BUILTINS:
+        from medstrata import __version__
+
+        return "medstrata", str(__version__)
+    return _DISTS.get(name, ("unknown", "unknown"))
+
+
+def check_params(name: str, params: dict[str, Any]) -> None:
+    """Raise :class:`MedStrataError` unless every key of ``params`` is a constructor argument
+    of method ``name`` (read from its ``__init__`` signature; nothing is built or fitted)."""
+    cls = get_method_class(name)
+    sig = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values()):
+        return
+    known = sorted(p for p in sig if p != "self")
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise MedStrataError(
+            f"unknown parameter(s) {unknown} for method {name!r}; its parameters are: "
+            f"{', '.join(known)}")
 
 
 def _defaults(cls: type) -> dict[str, Any]:
@@ -126,6 +160,7 @@ def reload_plugins() -> None:
     global _plugins_loaded
     _PLUGINS.clear()
     _BROKEN.clear()
+    _DISTS.clear()
     _plugins_loaded = False
     _load_plugins()
 
@@ -157,6 +192,9 @@ def _load_one(ep: metadata.EntryPoint) -> str | None:
         return f"{where} was ignored: {problem}"
     cls.method_name = ep.name
     _PLUGINS[ep.name] = cls
+    dist_obj = getattr(ep, "dist", None)
+    _DISTS[ep.name] = (str(getattr(dist_obj, "name", None) or "unknown"),
+                       str(getattr(dist_obj, "version", None) or "unknown"))
     return None
 
 

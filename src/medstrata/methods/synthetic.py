@@ -14,6 +14,9 @@ true-class probability >= 0.65. ``difficulty="medium"`` overlaps both: the clust
 class and closer, stratum accuracy is well below the rest but not zero, and the rest makes some
 errors too.
 
+``id_probs`` plays a second, briefly trained model (JTT's identification model): drawn the same way
+with its own key, so it makes the same kind of errors on the stratum but not the same draws.
+
 All randomness comes from :func:`medstrata.hashing.keyed_rng` on ``(seed, split, purpose)``.
 """
 
@@ -79,7 +82,9 @@ def make_planted(n: int, *, difficulty: str = "easy", n_classes: int = 3, stratu
     probs = _probs(labels, strata, n_classes, stratum_class, cfg, rng)
     ids = np.array([f"{split}-{seed}-{i:05d}" for i in range(n)])
     losses = -np.log(probs[np.arange(n), labels])
-    return Planted(Problem(ids, labels, probs, losses, emb, "synthetic"), strata)
+    id_rng = keyed_rng("planted", seed, split, difficulty, "identification_model")
+    id_probs = _probs(labels, strata, n_classes, stratum_class, cfg, id_rng)
+    return Planted(Problem(ids, labels, probs, losses, emb, "synthetic", id_probs), strata)
 
 
 def _choose_stratum(labels: np.ndarray, c: int, prevalence: float,
