@@ -65,7 +65,7 @@ def test_plugin_version_bump_recomputes(tmp_path, monkeypatch, use_site):
     monkeypatch.setenv("MEDSTRATA_HOME", str(tmp_path / "home"))
     calls = []
 
-    def fake_run(task_id, model, method, cls, seed, embedding):
+    def fake_run(task_id, model, method, cls, seed, embedding, n_slices, state):
         calls.append(method_package(method["name"]))
         return [{"method": method["name"], "ap": 0.5}]
 
@@ -75,20 +75,20 @@ def test_plugin_version_bump_recomputes(tmp_path, monkeypatch, use_site):
 
     use_site(v1)
     assert method_package("demo_mean_loss") == ("medstrata-demo-plugin", "0.0.1")
-    first = J.method_job("t" * 64, model, method, 0, "penultimate")
-    again = J.method_job("t" * 64, model, method, 0, "penultimate")
+    first = J.method_job("t" * 64, model, method, 0, "penultimate", n_slices=5)
+    again = J.method_job("t" * 64, model, method, 0, "penultimate", n_slices=5)
     assert len(calls) == 1 and again == first  # same version: read from the cache
 
     use_site(v2)
     assert method_package("demo_mean_loss") == ("medstrata-demo-plugin", "0.0.2")
-    bumped = J.method_job("t" * 64, model, method, 0, "penultimate")
+    bumped = J.method_job("t" * 64, model, method, 0, "penultimate", n_slices=5)
     assert len(calls) == 2 and calls[-1] == ("medstrata-demo-plugin", "0.0.2")
     assert bumped[0]["result_id"] != first[0]["result_id"]
 
 
 def test_result_key_sees_params_and_builtin_package():
     model = {"model_id": "m" * 16}
-    base = J.result_key("t" * 64, model, {"name": "kmeans", "params": {}}, 0, "penultimate")
-    other = J.result_key("t" * 64, model, {"name": "kmeans", "params": {"n_clusters": 3}}, 0, "penultimate")
+    base = J.result_key("t" * 64, model, {"name": "kmeans", "params": {}}, 0, "penultimate", 5, 0)
+    other = J.result_key("t" * 64, model, {"name": "kmeans", "params": {"n_clusters": 3}}, 0, "penultimate", 5, 0)
     assert base != other
     assert method_package("kmeans")[0] == "medstrata"

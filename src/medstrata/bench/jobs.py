@@ -161,7 +161,7 @@ def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: st
 
 
 def _discover(cls, method: dict, task: Task, val: Problem, test: Problem, n_slices: int, state: int,
-              column: str):
+              column: str | None = None):
     """(n_test, n_slices) slice scores; raises if the method ignores the budget."""
     params = dict(method.get("params", {}))
     if "n_slices" in params or "random_state" in params:

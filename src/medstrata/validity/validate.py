@@ -44,9 +44,10 @@ def recoverability(task_id: str, model: dict, seed: int) -> list[dict]:
     from medstrata.bench import jobs as J
     from medstrata.bench.suite import _group
 
+    n_slices = int(_group("suite", "quick")["n_slices"])  # the published suites' slice budget
     out = []
     for name in ("oracle", "random"):
-        out += J.method_job(task_id, model, _group("method", name), seed, "penultimate")
+        out += J.method_job(task_id, model, _group("method", name), seed, "penultimate", n_slices=n_slices)
     return out
 
 
