@@ -50,16 +50,16 @@ DEFAULT_SPEC: dict[str, Any] = {
     "class_weight": None,  # "none" or "balanced" (cross-entropy weighted by inverse class frequency)
 }
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    # Recipe decisions (made on val of development seeds 100-102; see the decision log in
-    # docs/models.md): 2-D nets get a floor of 500 optimiser steps (BreastMNIST, RetinaMNIST,
+    # Recipe decisions (made on val of development seeds only; what was compared is in the decision
+    # log of docs/models.md): 2-D nets get a floor of 500 optimiser steps (BreastMNIST, RetinaMNIST,
     # PneumoniaMNIST train longer; BloodMNIST and OrganAMNIST keep 7 epochs). Volumes are skewed
-    # (78% and 89% negatives), so the 3-D net uses the balanced loss, batch 32 (4x the steps for the
-    # same compute) and keeps the checkpoint with the best val balanced accuracy.
+    # (78% and 89% negatives), so the 3-D net uses the balanced loss and keeps the checkpoint with
+    # the best val balanced accuracy.
     "small_cnn": {"width": 32, "epochs": 7, "batch_size": 128, "augment": "crop+hflip", "min_steps": 500,
                   "class_weight": "none", "select": "best_val_acc"},
     "resnet18": {"width": 64, "epochs": 8, "batch_size": 128, "augment": "crop+hflip", "min_steps": 500,
                  "class_weight": "none", "select": "best_val_acc"},
-    "small_cnn3d": {"width": 16, "epochs": 10, "batch_size": 32, "augment": "hflip", "min_steps": 0,
+    "small_cnn3d": {"width": 16, "epochs": 10, "batch_size": 128, "augment": "hflip", "min_steps": 0,
                     "class_weight": "balanced", "select": "best_val_bal_acc"},
 }
 _CHOICES = {"schedule": ("onecycle", "constant"), "select": (*recipe.SELECT_METRIC, "last"),
