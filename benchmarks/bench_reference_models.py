@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score
 
 from medstrata.models.data import SplitArrays
 from medstrata.models.outputs import probs_and_losses
+from medstrata.models.recipe import SELECT_METRIC, selection_score, val_metrics
 from medstrata.models.train import fit_reference, predict, resolve_spec
 
 REFERENCE_ACC = {"bloodmnist": 0.958, "pneumoniamnist": 0.854}
@@ -56,15 +57,21 @@ def run_one(flag: str, data: dict[str, SplitArrays], spec: dict, seed: int, thre
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     logits, _ = predict(model, data["test"])
     probs, _ = probs_and_losses(logits, data["test"].labels)
-    best = max(range(len(history)), key=lambda i: history[i]["val_acc"])
+    rule = resolve_spec(spec, data["train"].kind)["select"]
+    key = SELECT_METRIC.get(rule)
+    best = len(history) - 1 if key is None else max(
+        range(len(history)), key=lambda i: (selection_score(history[i], rule), i))
+    test = val_metrics(logits, data["test"].labels)
+    counts = np.bincount(data["test"].labels, minlength=n_classes)
     return {
         "flag": flag, "seed": seed, "spec": resolve_spec(spec, data["train"].kind),
         "test_acc": float((probs.argmax(1) == data["test"].labels).mean()),
-        "test_auc": auc(data["test"].labels, probs), "best_val_acc": history[best]["val_acc"],
-        "best_epoch": best, "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
+        "test_auc": auc(data["test"].labels, probs), "test_bal_acc": test["bal_acc"],
+        "test_majority_rate": float(counts.max() / counts.sum()), "epochs": len(history),
+        "best_val_acc": history[best]["val_acc"], "best_epoch": best, "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
         "epoch_wall_s": [round(h["seconds"], 1) for h in history],
         "loadavg_1min_before": round(load_before, 2), "loadavg_1min_after": round(os.getloadavg()[0], 2),
-        "ref_acc": REFERENCE_ACC.get(flag), "ref_auc": REFERENCE_AUC.get(flag),
+        "ref_acc": REFERENCE_ACC.get(flag), "ref_auc": REFERENCE_AUC.get(flag), "threads": threads,
     }
 
 

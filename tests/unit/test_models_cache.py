@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from medstrata.models import cache, train  # noqa: E402
 
-SPEC = {"width": 8, "epochs": 2, "batch_size": 32}
+SPEC = {"width": 8, "epochs": 2, "batch_size": 32, "min_steps": 0}
 
 
 @pytest.fixture()
@@ -64,6 +64,20 @@ def test_key_changes_with_task_spec_seed_and_data(home: Path, data: dict, counte
             _get(other_data)}
     assert len(dirs) == 5 and len(counted) == 5
     assert _get(data, spec={**SPEC, "arch": "small_cnn"}) == base  # explicit default = same resolved spec
+
+
+def test_key_covers_every_recipe_setting_and_the_code_version(data: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stale weights are never reused: each recipe knob, and the training code's version, is in the key."""
+    def key(spec: dict) -> str:
+        return cache.model_key("t", data["train"], data["val"], 3, spec, 0)
+
+    variants = [{}, {"min_steps": 100}, {"class_weight": "balanced"}, {"select": "best_val_auc"},
+                {"select": "best_val_bal_acc"}, {"batch_size": 32}, {"lr": 1e-3}]
+    assert len({key(v) for v in variants}) == len(variants)
+    assert key({"min_steps": train.ARCH_DEFAULTS["small_cnn"]["min_steps"]}) == key({})
+    before = key({})
+    monkeypatch.setattr(cache, "CODE_VERSION", cache.CODE_VERSION + "x")
+    assert key({}) != before
 
 
 def test_loaded_model_matches_trained(home: Path, data: dict) -> None:

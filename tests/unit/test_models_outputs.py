@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from medstrata.models import cache, encoders, outputs  # noqa: E402
 
-SPEC = {"width": 8, "epochs": 5, "batch_size": 16, "lr": 0.01}
+SPEC = {"width": 8, "epochs": 5, "batch_size": 16, "lr": 0.01, "min_steps": 0}
 
 
 @pytest.fixture(scope="module")

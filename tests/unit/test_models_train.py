@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 from medstrata.models import augment  # noqa: E402
 from medstrata.models.train import evaluate, fit_reference, resolve_spec, train_reference  # noqa: E402
 
-FAST = {"width": 8, "epochs": 5, "batch_size": 16, "lr": 0.01}
+FAST = {"width": 8, "epochs": 5, "batch_size": 16, "lr": 0.01, "min_steps": 0}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_rgb_and_3d_paths_learn(kind: str, size: int, classes: int) -> None:
 
 def test_resnet18_runs_one_tiny_epoch() -> None:
     d = toy_splits(24, "2d_rgb", n_classes=2, seed=2)
-    spec = {"arch": "resnet18", "epochs": 1, "batch_size": 8}
+    spec = {"arch": "resnet18", "epochs": 1, "batch_size": 8, "min_steps": 0}
     model, history = fit_reference(d["train"], d["val"], 2, spec, seed=0, progress=False)
     assert len(history) == 1 and np.isfinite(history[0]["train_loss"])
     assert model.head.in_features == 512
@@ -106,3 +106,39 @@ def test_augment_ops_keep_shape_content_and_are_seeded() -> None:
         assert any(torch.equal(out, w) for w in windows)
     with pytest.raises(SpecError):
         augment.parse("crop+rotate", "2d_grey")
+
+
+def test_min_steps_raises_the_epoch_count() -> None:
+    d = toy_splits(40, "2d_grey", n_classes=2, seed=5)
+    spec = {**FAST, "epochs": 1, "batch_size": 16, "min_steps": 5}  # 40 // 16 = 2 steps per epoch
+    _, history = fit_reference(d["train"], d["val"], 2, spec, seed=0, progress=False)
+    assert len(history) == 3  # ceil(5 / 2)
+    assert {"val_bal_acc", "val_auc"} <= set(history[0])
+    with pytest.raises(SpecError, match="min_steps"):
+        resolve_spec({"min_steps": -1}, "2d_grey")
+
+
+def test_balanced_class_weight_shifts_the_learnt_prior() -> None:
+    """Labels carry no signal and 10% are class 1: plain CE learns P(1) near 0.1, the balanced loss
+    (each class the same total weight) learns P(1) near 0.5."""
+    d = toy_splits(200, "2d_grey", n_classes=2, seed=6)
+    rng = np.random.default_rng(0)
+    train = type(d["train"])(d["train"].sample_ids, d["train"].images, (rng.random(200) < 0.1).astype(np.int64))
+    spec = {**FAST, "epochs": 3, "select": "last"}
+    share = {}
+    for mode in ("none", "balanced"):
+        model = train_reference(train, d["val"], 2, {**spec, "class_weight": mode}, seed=0, progress=False)
+        x = torch.from_numpy(d["test"].images[:, None]).float() / 127.5 - 1
+        with torch.no_grad():
+            share[mode] = float(model(x).softmax(1)[:, 1].mean())
+    assert share["none"] < 0.25 and share["balanced"] > 0.35
+
+
+def test_select_best_val_bal_acc_keeps_that_epoch(grey: dict) -> None:
+    spec = {**FAST, "epochs": 4, "lr": 0.1, "schedule": "constant", "select": "best_val_bal_acc"}
+    model, history = fit_reference(grey["train"], grey["val"], 3, spec, seed=0, progress=False)
+    from medstrata.models.recipe import val_metrics
+    from medstrata.models.train import predict
+
+    got = val_metrics(predict(model, grey["val"])[0], grey["val"].labels)["bal_acc"]
+    assert got == pytest.approx(max(h["val_bal_acc"] for h in history))

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 #: Bump when training code changes the weights a given spec and seed produce.
-CODE_VERSION = "1"
+CODE_VERSION = "2"  # 2: step floor, class weights, val_bal_acc/val_auc selection
 DONE = "DONE.json"
 _FILES = ("meta.json", "weights.pt", "history.json")
 
