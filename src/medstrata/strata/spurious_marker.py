@@ -18,7 +18,8 @@ Strata (the groups that go against the correlation): for rho >= 0, 1 = positive 
 Design (issue 6: a marker must be learnable but no global statistic may give it away):
 * **Every image carries a tag** (``distractors=true``): images with the marker M get the spurious
   tag glyph ``tag`` ("P", a portable-film token), the others get a distractor glyph
-  ``distractor`` ("R", a laterality token) of the same ink, drawn from the *same* distributions of
+  ``distractor`` ("R", a laterality token) of the same ink on the 5x3 grid (within 4 pixels after
+  scaling to 8-12 px), drawn from the *same* distributions of
   size, position, intensity and opacity. Only the tag's shape carries the spurious cue, as in real
   films where tokens, leads and lines are everywhere but one kind tracks the label (Zech et al.).
 * **Intensity from the image's own range**: the tag colour is the image's own level (per channel) at a
@@ -27,15 +28,18 @@ Design (issue 6: a marker must be learnable but no global statistic may give it 
 * **Opacity** ``conspicuity * U(0.6, 1)``: ``conspicuity`` (default 1) is the knob from barely
   visible (0.1) to a solid tag (1).
 * **Size and position vary**: glyph height a keyed integer in [``marker_size``, 1.5 ``marker_size``]
-  px at 28 px (scaled with the image; strokes of 1-2 px at the default 8, thick enough for a small CNN to read
-  the shape), anywhere in the periphery (the box within 1/7 of the image size of an edge,
-  where tokens sit on a film); in 3-D through every depth slice.
+  px at 28 px (scaled with the image; strokes of 1-2 px at the default 8, thick enough for a small
+  CNN to read the shape), anywhere in the periphery (the box within 1/7 of the image size of an
+  edge, where tokens sit on a film); in 3-D through every depth slice.
 
 Promise: outside the tag's mask every pixel is byte-identical to the input image. With
 ``distractors=false`` images without M are untouched (the per-image statistics then differ between
 marked and unmarked images: a shortcut, so that setting is for ablations only).
 
-Defaults chosen on val of development seeds 100-102 (benchmark/decisions.md, "## Injectors").
+Defaults (rho 0.9, tags "P"/"R", conspicuity 1, marker_size 8) chosen on val of development seeds
+100-101 (benchmark/decisions.md, "## Injectors", I1-I3 and I6): a solid corner square gave
+max-pixel AUROC 1.0; these tags give <= 0.69 on val and still hurt (bloodmnist val seed 100:
+17.7 points for positives without the tag).
 
 Citation:
     Oakden-Rayner et al. CHIL 2020 (spurious correlates).

@@ -39,7 +39,11 @@ Base group: a keyed random 15 % of class 1 on every source. (A subclass base gro
 neutrophils, carries the subclass's *natural* statistics: neutrophils vs the other granulocytes
 already give c1.kurtosis AUROC 0.81 on val with every histogram preserved, so a reviewer could not
 tell the construction from the subclass; ``group=subclass`` stays available.)
-Defaults chosen on val of development seeds 100-102 (benchmark/decisions.md, "## Injectors").
+Defaults (strength 0.5, i.e. sigma 6 px at 28 px; fraction 0.15; decoys on; histogram 0) chosen on
+val of development seeds 100-101 (benchmark/decisions.md, "## Injectors", I5-I6). Measured harm of
+the reference model on val is 7-9 points (pneumoniamnist 7.8, bloodmnist 7.0 at seed 100), *below*
+the 10-point bar of the suite's harm gate: the members keep their coarse layout and histogram, and
+the model still reads them. Stronger settings did not help (strength 1.0: 8.7 and 3.1 points).
 
 Citation:
     Oakden-Rayner et al. CHIL 2020 (subtle distinguishing features).

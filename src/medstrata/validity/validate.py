@@ -130,8 +130,10 @@ def suite_cells(cfg: Any) -> list[dict]:
 
 
 def validate_suite(cfg: Any, seeds: list[int], model_spec: dict | None = None, dose: bool = True,
-                   progress: bool = True, dose_seeds: list[int] | None = None, models: bool = True) -> list[dict]:
-    """Cards of every cell of a suite (model spec: the suite's unless given)."""
+                   progress: bool = True, dose_seeds: list[int] | None = None, models: bool = True,
+                   on_card: Any = None) -> list[dict]:
+    """Cards of every cell of a suite (model spec: the suite's unless given); ``on_card(cards so far)``
+    is called after each cell (the CLI rewrites its output files, so a long run keeps what it has)."""
     from medstrata.errors import MedStrataError
 
     model_spec = dict(cfg.suite.get("model", {})) if model_spec is None else dict(model_spec)
@@ -143,4 +145,6 @@ def validate_suite(cfg: Any, seeds: list[int], model_spec: dict | None = None, d
             card = C.assemble(cell, {})
             card.update(seeds=list(seeds), failures=[f"could not be built or measured: {exc}"], passes=False)
             cards.append(card)
+        if on_card is not None:
+            on_card(cards)
     return cards

@@ -1,0 +1,77 @@
+"""Design promises of the issue-6 injectors on generated data: tags, detail swap, texture clusters."""
+
+import json
+
+import numpy as np
+import pytest
+
+from medstrata.strata.markers import GLYPHS, blend, glyph, tag_mask
+from medstrata.strata.subtle_feature import match_histogram, swap_detail
+from medstrata.strata.texture import kmeans, nearest, orientation_descriptor
+from medstrata.tasks.build import build_task
+from medstrata.tasks.spec import resolve_spec
+
+
+def test_tag_pair_has_equal_ink_and_blend_stays_in_range():
+    assert GLYPHS["P"].sum() == GLYPHS["R"].sum() == GLYPHS["d"].sum()
+    assert glyph("P", 10).shape == (10, 6) and not glyph("P", 10).flags.writeable
+    with pytest.raises(ValueError, match="at least 5"):
+        glyph("P", 4)
+    with pytest.raises(ValueError, match="does not fit"):
+        tag_mask((28, 28), "P", 12, 20, 0)
+    img = np.random.default_rng(0).integers(30, 200, (28, 28)).astype(np.uint8)
+    mask = tag_mask((28, 28), "R", 8, 0, 0)
+    out = blend(img, mask, int(img.min()), 1.0, "2d_grey")
+    assert (out[mask] == img.min()).all() and np.array_equal(out[~mask], img[~mask])
+    assert out.min() == img.min() and out.max() == img.max()
+
+
+def test_detail_swap_keeps_the_exact_histogram_and_changes_the_layout():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (5, 28, 28)).astype(np.uint8)
+    d = rng.integers(0, 256, (5, 28, 28)).astype(np.uint8)
+    out = swap_detail(x, d, 3.0)
+    assert out.dtype == np.uint8 and out.shape == x.shape
+    assert np.array_equal(np.sort(out.reshape(5, -1), axis=1), np.sort(x.reshape(5, -1), axis=1))
+    assert not np.array_equal(out, x)
+    assert np.array_equal(swap_detail(x, d, 3.0), out)  # deterministic
+    # the detail now follows the donor: correlation with the donor beats correlation with the source
+    c_d = np.corrcoef(out[0].ravel(), d[0].ravel())[0, 1]
+    c_x = np.corrcoef(out[0].ravel(), x[0].ravel())[0, 1]
+    assert c_d > c_x
+    assert np.array_equal(match_histogram(x, x.astype(float)), x)
+
+
+def test_orientation_descriptor_ignores_brightness_and_contrast():
+    rng = np.random.default_rng(2)
+    x = rng.integers(50, 140, (4, 28, 28)).astype(np.uint8)
+    y = np.clip(x.astype(int) * 2 - 40, 0, 255).astype(np.uint8)  # affine, no clipping in range
+    assert np.allclose(orientation_descriptor(x, "2d_grey"), orientation_descriptor(y, "2d_grey"), atol=1e-9)
+    assert orientation_descriptor(rng.integers(0, 255, (2, 8, 16, 16)).astype(np.uint8), "3d").shape[0] == 2
+
+
+def test_kmeans_is_keyed_and_finds_separated_blobs():
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(0, 0.1, (30, 2)), rng.normal(5, 0.1, (30, 2))])
+    c1, c2 = kmeans(x, 2, "k"), kmeans(x, 2, "k")
+    assert np.array_equal(c1, c2)
+    lab = nearest(x, c1)
+    assert len(set(lab[:30])) == 1 and len(set(lab[30:])) == 1 and lab[0] != lab[-1]
+
+
+def test_subtle_decoys_get_a_same_class_donor_and_stay_stratum_zero(make_source):
+    source = make_source("pneumoniamnist")
+    spec = resolve_spec("pneumoniamnist", 28, 0, None, [("subtle_feature", {})])
+    m = build_task(spec, source).manifest.to_pandas()
+    p = m.params_subtle_feature.map(json.loads)
+    decoy = p.map(lambda d: d.get("decoy", False)).to_numpy()
+    assert decoy.any() and (m.stratum_subtle_feature.to_numpy()[decoy] == 0).all()
+    label = dict(zip(m.sample_id, m.clean_label))
+    for d, lab in zip(p[decoy], m.clean_label[decoy]):
+        assert label[d["donor"]] == lab
+    member = m.stratum_subtle_feature.to_numpy() == 1
+    for d, lab in zip(p[member], m.clean_label[member]):
+        assert label[d["donor"]] != lab
+    off = resolve_spec("pneumoniamnist", 28, 0, None, [("subtle_feature", {"decoys": False})])
+    m2 = build_task(off, source).manifest.to_pandas()
+    assert not m2.params_subtle_feature.str.contains("decoy").any()
