@@ -25,8 +25,8 @@ from medstrata.methods import registry
 from medstrata.methods.base import citation_block
 from medstrata.methods.synthetic import make_planted
 
-BUILTINS = ["confusion", "domino_mixture", "error_set", "failure_directions", "george", "kmeans",
-            "loss_rank", "oracle", "random", "spotlight"]
+BUILTINS = ["confusion", "domino_mixture", "error_set", "error_set_ref", "failure_directions",
+            "george", "kmeans", "loss_rank", "multiaccuracy", "oracle", "random", "spotlight"]
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ def test_oracle_reads_truth_by_sample_id_from_dict_or_series(planted):
 
 def test_run_method_returns_test_rows_in_test_order(planted):
     val, test = planted
-    scores = run_method("error_set", {"n_slices": 2}, val.problem, test.problem)
+    scores = run_method("error_set_ref", {"n_slices": 2}, val.problem, test.problem)
     assert np.array_equal(scores[:, 0], ~test.problem.correct)
 
 

@@ -37,8 +37,9 @@ from medstrata.methods import (  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "ENTRY_POINT_GROUP", "MethodError", "PluginLoadError", "PluginWarning", "SliceDiscoveryMethod",
-    "UnknownMethodError", "broken_plugins", "check_params", "get_method", "get_method_class", "list_methods",
-    "method_info", "method_package", "register_method", "reload_plugins", "run_method",
+    "UnknownMethodError", "broken_plugins", "check_params", "get_method", "get_method_class",
+    "list_methods", "method_info", "method_package", "register_method", "reload_plugins",
+    "run_method",
 ]
 
 
