@@ -20,7 +20,7 @@ def test_validate_task_card_and_exit_status(tmp_path, capsys):
     real_file("pneumoniamnist")
     assert main(["build", "dataset=pneumoniamnist", "stratum=label_noise,spurious_marker", "seed=0"]) == 0
     task_id = capsys.readouterr().out.strip().splitlines()[-1]
-    args = [task_id, "--seeds", "0", "1", "--no-dose", "--model", "epochs=1", "--quiet"]
+    args = [task_id, "--seeds", "0", "1", "--no-dose", "--model", "epochs=1", "--model", "min_steps=0", "--quiet"]
     rc = main(["validate", *args, "--json", str(tmp_path / "card.json"), "--markdown", str(tmp_path / "card.md")])
     out = capsys.readouterr().out
     (card,) = json.loads((tmp_path / "card.json").read_text())
