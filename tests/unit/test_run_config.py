@@ -63,6 +63,7 @@ def test_method_params_from_the_command_line():
     ("method_params.kmeans.n_clusterz=3", r"unknown parameter\(s\) \['n_clusterz'\] for method 'kmeans'"),
     ("method_params.george.max_clusters=3", "'george' is not a method of this run"),
     ("method_params.kmeans.random_state=3", "random_state is the run's seed"),
+    ("method_params.kmeans.n_slices=50", "n_slices is the suite.s slice budget"),
 ])
 def test_bad_method_params_are_rejected_by_the_plan(override, message):
     with pytest.raises(SpecError, match=message):

@@ -54,7 +54,7 @@ def method_configs(cfg: DictConfig) -> list[dict[str, Any]]:
     A method's params are its ``method/<name>.yaml`` params (if that file exists) updated with the
     command line's ``method_params.<name>.<param>=<value>``. Every parameter is checked against the
     method's constructor signature here, before any task is built or model trained; ``random_state``
-    is not settable (it is the run's seed).
+    (the run's seed) and ``n_slices`` (the suite's slice budget) are not settable per method.
     """
     from medstrata.methods import check_params, list_methods
 
@@ -70,6 +70,9 @@ def method_configs(cfg: DictConfig) -> list[dict[str, Any]]:
         params = {**(conf.get("params") or {}), **overrides.get(name, {})}
         if "random_state" in params:
             raise SpecError(f"method {name!r}: random_state is the run's seed; set seed=... instead")
+        if "n_slices" in params:
+            raise SpecError(f"method {name!r}: n_slices is the suite's slice budget, the same for every "
+                            "method; set suite.n_slices=... instead")
         try:
             check_params(name, params)
         except MedStrataError as exc:
