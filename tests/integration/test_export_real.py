@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -101,7 +102,8 @@ def test_adrenal3d_export_round_trip_and_montage(offline_hf, tmp_path):
     task = load_task(tid)
     assert Path(show_task(tid, None, per_group=4)).is_file()
     members = stratum_groups(task, 4)[1].members  # "not hyperplasia with marker"
-    assert len(members) == 4 and all((task.images[r][:, 1:5, 1:5] == 255).all() for r in members)
+    tags = [json.loads(task.manifest["params_spurious_marker"].iloc[r]) for r in members]
+    assert len(members) == 4 and all(t["marker"] == 1 and t["glyph"] == "P" for t in tags)
 
 
 def test_pneumonia_montage_shows_flips_and_markers():
@@ -115,8 +117,9 @@ def test_pneumonia_montage_shows_flips_and_markers():
     noise, _, with_marker = stratum_groups(task, 6)
     m = task.manifest
     assert (m["label"].to_numpy()[noise.members] != m["clean_label"].to_numpy()[noise.members]).all()
-    assert all((task.images[r][1:5, 1:5] == 255).all() for r in with_marker.members)
-    assert not any((task.images[r][1:5, 1:5] == 255).all() for r in with_marker.others)
+    tag = [json.loads(p)["glyph"] for p in m["params_spurious_marker"]]
+    assert all(tag[r] == "P" for r in with_marker.members)  # the spurious tag; others carry the distractor
+    assert not any(tag[r] == "P" for r in with_marker.others)
 
 
 def test_list_reports_local_files_ok():

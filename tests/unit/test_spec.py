@@ -64,3 +64,10 @@ def test_all_18_flags_resolve_a_default_spec():
     for flag in flags():
         spec = parse_overrides([f"dataset={flag}", "stratum=spurious_marker,label_noise"])
         assert spec.dataset == flag
+
+
+def test_strata_order_is_canonical_and_part_of_nothing():
+    a = parse_overrides(["dataset=bloodmnist", "stratum=spurious_marker,subtle_feature,label_noise,rare_subclass"])
+    b = parse_overrides(["dataset=bloodmnist", "stratum=rare_subclass,label_noise,subtle_feature,spurious_marker"])
+    assert a == b and a.spec_hash == b.spec_hash
+    assert [k for k, _ in a.strata] == ["rare_subclass", "label_noise", "subtle_feature", "spurious_marker"]
