@@ -79,7 +79,8 @@ def harm_rows(task, seed: int, threads: int) -> list[dict]:
             a0, ak = ok[(y == cls) & (s == 0)].mean(), ok[(y == cls) & (s == k)].mean()
             rows.append({"stratum": col[8:], "k": k, "cls": cls, "n_val_members": int(((y == cls) & (s == k)).sum()),
                          "acc_s0": round(float(a0), 3), "acc_sk": round(float(ak), 3),
-                         "gap_pts": round(100 * float(a0 - ak), 1), "val_acc": round(float(ok.mean()), 3),
+                         "gap_pts": round(100 * float(a0 - ak), 1),
+                         "errors_of_cls_predicted_as": np.bincount(pred[(y == cls) & ~ok], minlength=n_classes).tolist(), "val_acc": round(float(ok.mean()), 3),
                          "train_s": round(time.perf_counter() - t0, 1)})
     return rows
 
@@ -89,6 +90,7 @@ def main() -> None:
     ap.add_argument("dataset")
     ap.add_argument("kinds", help="comma-separated stratum kinds")
     ap.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102])
+    ap.add_argument("--target", default=None, help="task target (e.g. official); dataset default if omitted")
     ap.add_argument("--param", nargs="*", default=[], help="[kind.]name=value")
     ap.add_argument("--splits", nargs="+", default=["val"])
     ap.add_argument("--pca", action="store_true")
@@ -99,7 +101,7 @@ def main() -> None:
     params = _params(args.param, kinds)
     source = load_source(args.dataset)
     for seed in args.seeds:
-        spec = resolve_spec(args.dataset, 28, seed, None, [(k, params[k]) for k in kinds])
+        spec = resolve_spec(args.dataset, 28, seed, args.target, [(k, params[k]) for k in kinds])
         t0 = time.perf_counter()
         task = build_task(spec, source)
         build_s = round(time.perf_counter() - t0, 2)

@@ -25,6 +25,7 @@ import numpy as np
 
 from medstrata.models import cache, encoders
 from medstrata.models.data import SplitArrays
+from medstrata.models.threads import torch_threads
 from medstrata.problem import Problem
 
 DEFAULT_ENCODERS = ("penultimate", "pixel_pca")
@@ -94,7 +95,7 @@ class _Forwards:
             if not hasattr(self, "model"):
                 self.model = cache.load_model(self.model_dir)
             previous = torch.get_num_threads()
-            torch.set_num_threads(self.num_threads)
+            torch.set_num_threads(torch_threads(self.num_threads))
             try:
                 self.memo[split] = encoders.ModelOutputs(*predict(self.model, arrays))
             finally:

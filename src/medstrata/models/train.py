@@ -24,6 +24,7 @@ import numpy as np
 
 from medstrata.errors import SpecError
 from medstrata.hashing import keyed_seed
+from medstrata.models.threads import torch_threads
 from medstrata.models import augment as aug
 from medstrata.models import recipe
 from medstrata.models.data import SplitArrays
@@ -115,7 +116,7 @@ def fit_reference(train: SplitArrays, val: SplitArrays, n_classes: int, model_sp
     spec = resolve_spec(model_spec, train.kind)
     _check_labels(train, val, n_classes)
     previous = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
+    torch.set_num_threads(torch_threads(num_threads))
     try:
         model = init_net(spec["arch"], train.in_channels, n_classes, spec["width"],
                          keyed_seed("medstrata.models", seed, "init"))

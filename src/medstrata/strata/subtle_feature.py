@@ -149,6 +149,7 @@ class SubtleFeature(Injector):
         "group": Param(str, None, "base group (dataset default)", choices=GROUPS, nullable=True),
         "subclass": Param(int, 0, "official label of the base group when group=subclass", low=0),
         "cls": Param(int, 1, "task class of the base group otherwise", low=0),
+        "donor_cls": Param(int, None, "task class the donors come from (null: any other class)", low=0, nullable=True),
     }
 
     def dataset_defaults(self, flag: str, target: dict) -> dict:
@@ -166,9 +167,11 @@ class SubtleFeature(Injector):
         for split in ("train", "val", "test"):
             idx = state.index(split, members)
             for i in idx.tolist():
-                other = state.index(split, ~members & (state.clean_label != state.clean_label[i]))
+                other = state.index(split, ~members & self._donor_class(params, state, i))
                 if not len(other):
-                    raise ImpossibleSpecError(f"subtle_feature needs donors of another class in {split}; there are none")
+                    raise ImpossibleSpecError(f"subtle_feature needs donors of class "
+                                              f"{params['donor_cls'] if params['donor_cls'] is not None else '(another)'} "
+                                              f"in {split}; there are none")
                 recorded[i] = self._sample_params(params, state, i, other, size, coarse)
             for i in state.index(split, decoys).tolist():
                 same = state.index(split, ~members & (state.clean_label == state.clean_label[i]))
@@ -177,6 +180,16 @@ class SubtleFeature(Injector):
         name = f"subtle feature (strength {params['strength']:g}) in {group_name(state, *g)}"
         return Assignment(stratum=members.astype(np.int64), names={1: name}, sample_params=recorded,
                           touched=np.flatnonzero(members | decoys), summary=summary)
+
+    @staticmethod
+    def _donor_class(params: dict, state: BuildState, i: int) -> np.ndarray:
+        """(n,) bool: samples whose class may give member ``i`` its detail."""
+        own, want = state.clean_label[i], params["donor_cls"]
+        if want is None:
+            return state.clean_label != own
+        if want == own:
+            raise ImpossibleSpecError(f"subtle_feature donor_cls={want} is the members' own class")
+        return state.clean_label == want
 
     @staticmethod
     def _decoys(params: dict, state: BuildState, members: np.ndarray) -> np.ndarray:
