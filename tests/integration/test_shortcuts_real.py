@@ -56,3 +56,28 @@ def test_constructed_stratum_has_no_global_statistic_shortcut(flag, kind, split)
 def test_gate_catches_tags_without_distractors():
     best = _best(_task("bloodmnist", "spurious_marker", distractors=False), "spurious_marker", "test")
     assert best > GATE
+
+
+def _quick_constructed_cells():
+    """(dataset, target, kind, params) of every constructed stratum of ``suite=quick``, from the suite file."""
+    from medstrata.bench.app import compose
+    from medstrata.bench.suite import task_cells
+    from medstrata.validity.gates import CONSTRUCTED, origin
+
+    out = []
+    for cell in task_cells(compose(["suite=quick"])):
+        strata = cell.all_strata()
+        for kind, params in strata:
+            if origin(kind, params) == CONSTRUCTED:
+                out.append((cell.dataset, cell.target, tuple(strata), kind))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag, target, strata, kind", _quick_constructed_cells())
+def test_quick_suite_settings_have_no_global_statistic_shortcut(flag, target, strata, kind):
+    """The suite's own (non-default) settings pass the shortcut gate too, on val of seed 0."""
+    real_file(flag)
+    spec = resolve_spec(flag, 28, 0, target, [(k, dict(p)) for k, p in strata])
+    best = _best(build_task(spec, load_source(flag)), kind, "val")
+    assert best <= GATE, f"quick {flag} {kind}: a global statistic reaches AUROC {best:.3f}"

@@ -44,6 +44,13 @@ val of development seeds 100-101 (benchmark/decisions.md, "## Injectors", I5-I6)
 the reference model on val is 7-9 points (pneumoniamnist 7.8, bloodmnist 7.0 at seed 100), *below*
 the 10-point bar of the suite's harm gate: the members keep their coarse layout and histogram, and
 the model still reads them. Stronger settings did not help (strength 1.0: 8.7 and 3.1 points).
+Per-task settings of the quick suite (decisions.md I9-I10, dev val seed 100): on bloodmnist class 3
+``histogram=1.0`` (the member takes its donor's exact pixel values: staining is most of a 28-px
+cell's class evidence) gives 66.1 points with shortcut AUROC <= 0.70 on seeds 100-102, against 8.1
+with the own histogram; on organamnist's liver ``strength=1.0`` gives 13.0 points (shortcut 0.57),
+while the donor's histogram would give it away (any other organ: frac_saturated AUROC ~0.95).
+``donor_cls`` restricts donors to one class (null: any other class); on bloodmnist class 3 donors
+from monocytes only hurt *less* (1.5 points), so it stays null.
 
 Citation:
     Oakden-Rayner et al. CHIL 2020 (subtle distinguishing features).
