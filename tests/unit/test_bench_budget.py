@@ -43,9 +43,13 @@ def test_missing_or_bad_budget_is_a_clear_error():
         slice_budget(OmegaConf.create({"name": "x", "n_slices": 0}))
 
 
-def test_a_method_returning_another_number_of_columns_is_an_error():
+def test_a_method_returning_another_number_of_columns_is_an_error(monkeypatch):
+    from medstrata.methods import registry
+    from medstrata.methods.base import MethodError
+
+    monkeypatch.setitem(registry._BUILTINS, "wide", WideMethod)
     data = make_check_data()
-    with pytest.raises(ValueError, match="slice budget"):
+    with pytest.raises(MethodError, match=r"returned shape \(\d+, 7\), expected \(\d+, 5\)"):
         _discover(WideMethod, {"name": "wide", "params": {}}, None, data.val, data.test, 5, 0)
 
 

@@ -6,7 +6,7 @@ from medstrata.errors import SpecError
 
 def test_translate_sugar():
     out, dry = translate(["suite=quick", "method=george,random", "seed=0,1", "--dry-run", "suite.model.epochs=1"])
-    assert out == ["suite=quick", "methods=[george,random]", "seeds=[0,1]", "suite.model.epochs=1"] and dry
+    assert out == ["suite=quick", "methods=[george,random]", "seeds=[0,1]", "++suite.model.epochs=1"] and dry
 
 
 def test_quick_suite_plan():

@@ -28,11 +28,14 @@ def translate(overrides: list[str]) -> tuple[list[str], bool]:
         if o in ("--dry-run", "dry_run=true"):
             dry = True
             continue
+        if o.startswith("-"):
+            raise SpecError(f"{o!r} is not an option of `medstrata run`: it takes key=value overrides and "
+                            "--dry-run only (Hydra's own flags such as --cfg, --multirun are not supported)")
         key, sep, value = o.partition("=")
-        if not sep:
+        if not sep or not key:
             raise SpecError(f"expected key=value or --dry-run, got {o!r}")
-        if key.lstrip("+").startswith("method_params."):
-            out.append(f"++{key.lstrip('+')}={value}")  # add or override, whatever the defaults hold
+        if key.lstrip("+").startswith(("method_params.", "suite.model.")):
+            out.append(f"++{key.lstrip('+')}={value}")  # add or override; the keys are checked later
         elif key in _SUGAR:
             items = value.strip("[]").split(",")
             out.append(f"{_SUGAR[key]}=[{','.join(i.strip() for i in items if i.strip())}]")
@@ -68,9 +71,13 @@ def plan(cfg) -> list[dict[str, Any]]:
 def run_app(overrides: list[str]) -> int:
     from omegaconf import OmegaConf
 
+    from medstrata.bench import preflight
+
     hydra_overrides, dry = translate(overrides)
     cfg = compose(hydra_overrides)
+    preflight.check_options(cfg)
     jobs = plan(cfg)
+    preflight.check_jobs(cfg, jobs)
     if dry or cfg.dry_run:
         for j in jobs:
             kinds = "+".join(k for k, _ in j["strata"])
@@ -79,8 +86,10 @@ def run_app(overrides: list[str]) -> int:
                   f"methods={','.join(m['name'] for m in j['methods'])}")
         print(f"{len(jobs)} jobs, {sum(len(j['methods']) for j in jobs)} method runs (dry run: nothing executed)")
         return 0
+    from medstrata import paths
     from medstrata.bench.runner import execute
 
+    paths.check_home()
     folder = execute(cfg, jobs, OmegaConf.to_container(cfg, resolve=True))
     print(folder)
     return 0
