@@ -59,6 +59,8 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
             model.update(J.identification_job(job["task_id"], spec, job["seed"]))
         models[job["task_id"]] = model
         reference += J.reference_record(job["task_id"], model, job["seed"], embedding)
+    trained = sum(1 for m in models.values() if m["trained"])
+    print(f"reference models: {trained} trained by this run, {len(models) - trained} reused", file=sys.stderr)
     n_slices, states = slice_budget(cfg.suite), int(cfg.suite.get("discovery_states", 1))
     mode = str(cfg.suite.get("gates", "exclude"))
     cards = V.cards_for_run(planned, models)
