@@ -47,13 +47,7 @@ def test_a_method_returning_another_number_of_columns_is_an_error(monkeypatch):
     from medstrata.methods import registry
     from medstrata.methods.base import MethodError
 
-    monkeypatch.setitem(registry._BUILTINS, "wide", WideMethod)
+    monkeypatch.setitem(registry.REGISTRY.builtins, "wide", WideMethod)
     data = make_check_data()
     with pytest.raises(MethodError, match=r"returned shape \(\d+, 7\), expected \(\d+, 5\)"):
         _discover(WideMethod, {"name": "wide", "params": {}}, None, data.val, data.test, 5, 0)
-
-
-def test_method_configs_do_not_set_the_budget():
-    for path in (CONF_DIR / "method").glob("*.yaml"):
-        params = OmegaConf.load(path).params
-        assert "n_slices" not in params and "random_state" not in params, path.name

@@ -204,7 +204,11 @@ def _discover(cls, method: dict, task: Task, val: Problem, test: Problem, n_slic
     shape, finiteness and range); the oracle control gets the truth of ``column``."""
     from medstrata.methods import run_method
 
-    params = {**method.get("params", {}), "n_slices": n_slices, "random_state": state}
+    given = dict(method.get("params", {}))
+    if "n_slices" in given or "random_state" in given:
+        raise ValueError(f"method {method['name']}: n_slices and random_state are set by the suite, "
+                         "not by the method config")
+    params = {**given, "n_slices": n_slices, "random_state": state}
     if cls.is_oracle:
         params["truth"] = dict(zip(task.manifest.sample_id, task.manifest[column]))
     return run_method(method["name"], params, val, test)

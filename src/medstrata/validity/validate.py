@@ -47,7 +47,7 @@ def recoverability(task_id: str, model: dict, seed: int) -> list[dict]:
     n_slices = int(_group("suite", "quick")["n_slices"])  # the published suites' slice budget
     out = []
     for name in ("oracle", "random"):
-        out += J.method_job(task_id, model, _group("method", name), seed, "penultimate", n_slices=n_slices)
+        out += J.method_job(task_id, model, {"name": name, "params": {}}, seed, "penultimate", n_slices=n_slices)
     return out
 
 
@@ -63,14 +63,14 @@ def _recover_summary(records: list[dict]) -> dict:
 def dose_response(cell: dict, seeds: list[int], model_spec: dict, progress: bool = False) -> dict:
     """{(column, stratum id): {"knob", "severities", "gaps", "monotone", "spearman"}}.
 
-    Each stratum's knob is set to every severity of ``conf/stratum/<kind>.yaml`` (mild to severe) while
+    Each stratum's knob is set to every severity its kind declares (mild to severe) while
     the other strata keep their parameters; the gap is the mean over ``seeds``.
     """
-    from medstrata.bench.suite import _group
+    from medstrata.strata import declaration
 
     out: dict = {}
     for i, (kind, _) in enumerate(cell["strata"]):
-        conf = _group("stratum", kind)
+        conf = declaration(kind)
         knob, levels = conf["knob"], list(conf["severities"])
         gaps: dict[int, list[float]] = {}
         for level in tqdm(levels, desc=f"dose {kind}", disable=not progress, leave=False):
