@@ -227,7 +227,7 @@ def write_markdown(path: Path, suite: str, metric: str, ranking: tuple[pd.DataFr
 def plot_recovery(results: pd.DataFrame, metric: str, path: Path) -> None:
     """Grouped bars: ``metric`` per method and stratum kind, error bars = std over seeds (never
     clipped: the y range covers every bar); controls drawn right of a dashed separator."""
-    from matplotlib.figure import Figure  # no pyplot, no global backend switch: safe inside any host program
+    from matplotlib.figure import Figure  # no global backend switch: safe inside any host program
 
     pt = _flag(per_task(add_cell(results), metric))
     seeds = pt.groupby(["method", "is_control", "kind", "seed"])[metric].mean().reset_index()
