@@ -30,6 +30,9 @@ from medstrata.methods import (
 )
 from medstrata.methods.checks import make_check_data, run_checks
 
+pytestmark = pytest.mark.slow  # pip-installs a package
+
+
 PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=61"]

@@ -14,6 +14,9 @@ torch = pytest.importorskip("torch")
 
 from medstrata.models import cache, encoders, outputs  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the module fixture trains a net
+
+
 SPEC = {"width": 8, "epochs": 5, "batch_size": 16, "lr": 0.01, "min_steps": 0}
 
 

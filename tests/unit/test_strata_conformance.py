@@ -28,7 +28,12 @@ def _build(make_source, flag, kind, seed=0, source_seed=0):
     return source, spec, build_task(spec, source)
 
 
-@pytest.mark.parametrize("kind,image_kind", PAIRS)
+#: subtle_feature on volumes takes ~15 s (per-slice detail swaps): marked slow.
+SLOW_PAIRS = {("subtle_feature", "3d")}
+
+
+@pytest.mark.parametrize("kind,image_kind", [pytest.param(k, ik, marks=pytest.mark.slow) if (k, ik) in SLOW_PAIRS
+                                             else (k, ik) for k, ik in PAIRS])
 def test_injector_conformance(kind, image_kind, make_source):
     flag = FLAGS[image_kind]
     source, spec, task = _build(make_source, flag, kind)

@@ -4,8 +4,11 @@ Method parameters: ``method_params.<method>.<param>=<value>`` (e.g.
 ``method_params.domino_mixture.y_weight=10``) sets one constructor argument of one method of the
 run; an unknown method or parameter is a :class:`SpecError` before anything is built or trained.
 
-A Hydra app: the config lives in ``medstrata/conf`` with the groups ``suite/``, ``dataset/``,
-``stratum/`` and ``method/``; any other Hydra override (``suite.model.epochs=4``) is passed through.
+A Hydra app: the config lives in ``medstrata/conf`` with one group, ``suite/``. ``dataset=`` and
+``kind=`` filter the suite's tasks, ``seed=`` and ``method=`` replace its seeds and methods,
+``suite.model.<key>=`` and ``method_params.<m>.<p>=`` add or override one setting; any other override
+must name an existing key. Hydra's own flags (``--cfg``, ``--multirun``) are refused. Everything is
+checked by :mod:`medstrata.bench.preflight` before any work.
 Prints the ranked table and writes ``results.parquet``, ``results.csv``, ``reference.parquet``,
 ``summary.md`` and plots into a run folder whose path is the last line of stdout.
 """
