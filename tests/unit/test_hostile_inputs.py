@@ -280,3 +280,13 @@ def test_table_has_at_least_40_cases():
     assert len(RUN_CASES) + len(BUILD_CASES) + len(ID_CASES) >= 40
     assert json.dumps([c[0] for c in RUN_CASES + BUILD_CASES + ID_CASES])  # ids are unique strings
     assert len({c[0] for c in RUN_CASES + BUILD_CASES + ID_CASES}) == len(RUN_CASES + BUILD_CASES + ID_CASES)
+
+
+def test_build_sweeps_a_temp_folder_left_by_a_killed_build(monkeypatch, capsys, _isolated_home):
+    """kill -9 during ``build`` leaves ``tasks/.<id>.<random>``; the next build removes it."""
+    _patch_source(monkeypatch)
+    stale = _isolated_home / "tasks" / ".0123456789abcdef.k1ll3d"
+    stale.mkdir(parents=True)
+    (stale / "images.npy").write_bytes(b"half")
+    assert main(BUILD) == 0
+    assert not stale.exists()
