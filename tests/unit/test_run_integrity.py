@@ -216,3 +216,25 @@ def test_clean_run_matches_the_golden_pin(clean_home):
 
     home, name, _ = clean_home
     assert compare(home / "runs" / name, "synthetic_smoke") == []
+
+
+def test_ctrl_c_during_a_run_exits_130_and_publishes_nothing(tmp_path):
+    """SIGINT in the middle of a run (whatever library is running at that moment) ends the process
+    with exit code 130, no traceback and no run folder; a rerun resumes from the caches."""
+    import signal
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, MEDSTRATA_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "tests.synthetic_cli", *ARGS], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "home" / "locks").exists():
+        time.sleep(0.2)  # the run has started working (it takes its first lock)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "Traceback" not in err
+    runs = tmp_path / "home" / "runs"
+    assert not runs.exists() or not any(p for p in runs.iterdir() if not p.name.startswith("."))
