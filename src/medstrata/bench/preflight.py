@@ -77,6 +77,9 @@ def check_jobs(cfg, jobs: list[dict[str, Any]]) -> None:
 
     if not jobs:
         raise SpecError(_why_empty(cfg))
+    from medstrata.bench.runner import slice_budget
+
+    check_method_params(jobs[0]["methods"], slice_budget(cfg.suite))
     model = dict(cfg.suite.get("model", {}) or {})
     size = cfg.suite.get("size", 28)
     for job in jobs:
@@ -87,6 +90,28 @@ def check_jobs(cfg, jobs: list[dict[str, Any]]) -> None:
             resolve_model(for_image_kind({**model, **job.get("model", {})}, kind), kind)
         except MedStrataError as exc:
             raise SpecError(f"{where}: {exc}") from None
+
+
+def check_method_params(methods: list[dict[str, Any]], n_slices: int) -> None:
+    """Every method given non-default parameters is fit once on a tiny planted problem with them,
+    so a bad value (a string where a number goes, a value out of range) fails here, in a second,
+    and not after the models are trained. Methods left at their defaults are not run."""
+    from medstrata.methods import get_method_class, run_method
+    from medstrata.methods.checks import make_check_data
+
+    chosen = [m for m in methods if m.get("params")]
+    if not chosen:
+        return
+    data = make_check_data(n=48)
+    for m in chosen:
+        params = {**m["params"], "n_slices": n_slices, "random_state": 0}
+        if get_method_class(m["name"]).is_oracle:
+            params["truth"] = data.truth
+        try:
+            run_method(m["name"], params, data.val, data.test)
+        except Exception as exc:  # noqa: BLE001 - any failure on a tiny problem is a bad value
+            given = ", ".join(f"{k}={v!r}" for k, v in m["params"].items())
+            raise SpecError(f"method {m['name']!r} does not accept {given}: {type(exc).__name__}: {exc}") from None
 
 
 def _why_empty(cfg) -> str:
