@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from medstrata.bench import jobs
+from medstrata.runner import jobs
 from tests.conftest import synthetic_source
 
 SIZES = (400, 120, 200)

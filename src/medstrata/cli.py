@@ -80,7 +80,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from medstrata.bench.app import run_app
+    from medstrata.runner.app import run_app
 
     return run_app(args.overrides)
 
@@ -98,7 +98,7 @@ shortcut AUROC <= 0.75 for constructed strata). Reference models come from the m
 def _cmd_validate(args: argparse.Namespace) -> int:
     import json
 
-    from medstrata.bench.app import compose
+    from medstrata.runner.app import compose
     from medstrata.errors import SpecError
     from medstrata.validity import render
     from medstrata.validity.card import to_jsonable

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from medstrata.bench.app import compose
-from medstrata.bench.jobs import _discover
-from medstrata.bench.runner import slice_budget
-from medstrata.bench.suite import CONF_DIR
+from medstrata.runner.app import compose
+from medstrata.runner.jobs import _discover
+from medstrata.runner.runner import slice_budget
+from medstrata.runner.suite import CONF_DIR
 from medstrata.errors import SpecError
 from medstrata.methods import SliceDiscoveryMethod
 from medstrata.methods.checks import make_check_data

@@ -162,7 +162,7 @@ def test_read_only_home_names_the_path(capsys, monkeypatch, tmp_path):
 
 
 def _patch_source(monkeypatch):
-    from medstrata.bench import jobs
+    from medstrata.runner import jobs
     from medstrata.tasks import verify
 
     monkeypatch.setattr(verify, "load_source", lambda flag, size=28: synthetic_source(flag, n=(400, 120, 200)))

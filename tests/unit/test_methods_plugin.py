@@ -110,7 +110,7 @@ def test_plugin_is_discovered_and_runs(installed):
 
 
 def test_plugin_with_a_bigger_default_still_gets_the_suite_budget(installed):
-    from medstrata.bench.jobs import _discover
+    from medstrata.runner.jobs import _discover
     from medstrata.methods import get_method_class
 
     data = make_check_data()

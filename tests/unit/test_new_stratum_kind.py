@@ -51,8 +51,8 @@ def corner_kind():
 
 
 def test_a_new_kind_works_everywhere_with_no_other_edit(corner_kind, make_source, capsys):
-    from medstrata.bench import report
-    from medstrata.bench.suite import _full_cells
+    from medstrata.runner import report
+    from medstrata.runner.suite import _full_cells
     from medstrata.strata import declaration, list_strata
     from medstrata.tasks.build import build_task
     from medstrata.tasks.spec import parse_overrides

@@ -1,6 +1,6 @@
 import pytest
 
-from medstrata.bench.app import compose, plan, translate
+from medstrata.runner.app import compose, plan, translate
 from medstrata.errors import SpecError
 
 
@@ -21,7 +21,7 @@ def test_quick_suite_plan():
 
 
 def test_suite_tasks_with_strata_and_target():
-    from medstrata.bench.suite import _listed_cell
+    from medstrata.runner.suite import _listed_cell
 
     cell = _listed_cell({"dataset": "bloodmnist", "target": "official",
                          "strata": [{"kind": "label_noise", "params": {"r": 0.2}}, {"kind": "spurious_marker"}]})

@@ -27,7 +27,7 @@ ARGS = ["run", "suite=smoke", "seed=0", "method=random,confusion,loss_rank,oracl
 
 
 def _synthetic(monkeypatch):
-    from medstrata.bench import jobs
+    from medstrata.runner import jobs
 
     monkeypatch.setattr(jobs, "_source_cached", lambda root, flag, size: synthetic_source(flag, n=(400, 120, 200)))
 
@@ -164,7 +164,7 @@ def test_stale_temps_of_killed_writers_are_swept_live_ones_kept(clean, capsys):
 
 
 def test_a_failed_republish_keeps_the_old_folder_and_leaves_no_temp(clean, capsys, monkeypatch):
-    from medstrata.bench import report
+    from medstrata.runner import report
 
     folder, numbers, home = clean
 

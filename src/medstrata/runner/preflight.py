@@ -55,8 +55,8 @@ def _check_filters(cfg) -> None:
 
 
 def _check_suite(suite) -> None:
-    from medstrata.bench.report import RECOVERY_METRICS
-    from medstrata.bench.runner import slice_budget
+    from medstrata.runner.report import RECOVERY_METRICS
+    from medstrata.runner.runner import slice_budget
 
     slice_budget(suite)
     states = suite.get("discovery_states", 1)
@@ -77,7 +77,7 @@ def check_jobs(cfg, jobs: list[dict[str, Any]]) -> None:
 
     if not jobs:
         raise SpecError(_why_empty(cfg))
-    from medstrata.bench.runner import slice_budget
+    from medstrata.runner.runner import slice_budget
 
     check_method_params(jobs[0]["methods"], slice_budget(cfg.suite))
     model = dict(cfg.suite.get("model", {}) or {})

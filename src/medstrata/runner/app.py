@@ -8,7 +8,7 @@ A Hydra app: the config lives in ``medstrata/conf`` with one group, ``suite/``. 
 ``kind=`` filter the suite's tasks, ``seed=`` and ``method=`` replace its seeds and methods,
 ``suite.model.<key>=`` and ``method_params.<m>.<p>=`` add or override one setting; any other override
 must name an existing key. Hydra's own flags (``--cfg``, ``--multirun``) are refused. Everything is
-checked by :mod:`medstrata.bench.preflight` before any work.
+checked by :mod:`medstrata.runner.preflight` before any work.
 Prints the ranked table and writes ``results.parquet``, ``results.csv``, ``reference.parquet``,
 ``summary.md`` and plots into a run folder whose path is the last line of stdout.
 """
@@ -52,7 +52,7 @@ def compose(overrides: list[str]):
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from medstrata.bench.suite import CONF_DIR
+    from medstrata.runner.suite import CONF_DIR
 
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -63,7 +63,7 @@ def compose(overrides: list[str]):
 
 def plan(cfg) -> list[dict[str, Any]]:
     """The run's jobs: one per (task cell, seed), each listing the methods it will run."""
-    from medstrata.bench.suite import method_configs, seeds, task_cells
+    from medstrata.runner.suite import method_configs, seeds, task_cells
 
     methods = method_configs(cfg)
     return [{"dataset": c.dataset, "kind": c.kind, "params": c.params, "strata": c.all_strata(),
@@ -74,7 +74,7 @@ def plan(cfg) -> list[dict[str, Any]]:
 def run_app(overrides: list[str]) -> int:
     from omegaconf import OmegaConf
 
-    from medstrata.bench import preflight
+    from medstrata.runner import preflight
 
     hydra_overrides, dry = translate(overrides)
     cfg = compose(hydra_overrides)
@@ -90,7 +90,7 @@ def run_app(overrides: list[str]) -> int:
         print(f"{len(jobs)} jobs, {sum(len(j['methods']) for j in jobs)} method runs (dry run: nothing executed)")
         return 0
     from medstrata import paths
-    from medstrata.bench.runner import execute
+    from medstrata.runner.runner import execute
 
     paths.check_home()
     folder = execute(cfg, jobs, OmegaConf.to_container(cfg, resolve=True))

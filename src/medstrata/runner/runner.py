@@ -29,8 +29,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from medstrata import __version__, interrupt, locks, paths
-from medstrata.bench import jobs as J
-from medstrata.bench import report
+from medstrata.runner import jobs as J
+from medstrata.runner import report
 from medstrata.errors import SpecError
 from medstrata.validity import run as V
 from medstrata.hashing import content_hash
