@@ -59,7 +59,7 @@ def planted_inputs(seed: int, n: int = 600, n_classes: int = 3):
 
 def real_inputs(dataset: str, kind: str, seed: int, embedding: str = "penultimate"):
     """[(name, val, test, test strata)] of one quick-suite task (one entry per stratum column)."""
-    from medstrata.bench import jobs as J
+    from medstrata.runner import jobs as J
 
     task_id = J.task_job(dataset, kind, {}, seed)
     model = J.model_job(task_id, {"arch": "small_cnn"}, seed, progress=False)

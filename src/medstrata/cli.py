@@ -7,6 +7,7 @@ Subcommands: ``build``, ``verify``, ``show``, ``list``, ``export`` (task builder
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -25,7 +26,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from medstrata.tasks.spec import parse_overrides
     from medstrata.tasks.store import save_task
 
+    from medstrata import locks, paths
+
     spec = parse_overrides(args.overrides)
+    paths.check_home()
+    locks.sweep(paths.tasks_dir(), "task")
     source = load_source(spec.dataset, spec.size)
     t0 = time.perf_counter()
     task = build_task(spec, source)
@@ -75,7 +80,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from medstrata.bench.app import run_app
+    from medstrata.runner.app import run_app
 
     return run_app(args.overrides)
 
@@ -93,7 +98,7 @@ shortcut AUROC <= 0.75 for constructed strata). Reference models come from the m
 def _cmd_validate(args: argparse.Namespace) -> int:
     import json
 
-    from medstrata.bench.app import compose
+    from medstrata.runner.app import compose
     from medstrata.errors import SpecError
     from medstrata.validity import render
     from medstrata.validity.card import to_jsonable
@@ -142,8 +147,20 @@ def _model_overrides(items: list[str]) -> dict:
     return out
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1 (argparse turns the ValueError into a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="medstrata", description="MedStrata: hidden-stratification benchmark on MedMNIST.")
+    p = argparse.ArgumentParser(prog="medstrata", description="MedStrata: hidden-stratification benchmark on MedMNIST.",
+                                epilog="--debug (anywhere): show the traceback of any error.")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build a task with injected strata", description=BUILD_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="write a PNG montage of each stratum next to non-members")
     s.add_argument("task_id")
     s.add_argument("--out", default=None, help="PNG path (default: <task folder>/montage.png)")
-    s.add_argument("-n", type=int, default=6, help="examples per group")
+    s.add_argument("-n", type=_positive_int, default=6, help="examples per group (>= 1)")
     s.set_defaults(func=_cmd_show)
     ls = sub.add_parser("list", help="datasets found locally and stratum kinds with their parameters")
     ls.add_argument("--no-checksum", action="store_true", help="skip MD5 verification of local files")
@@ -191,18 +208,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command. Exit codes: 0 ok, 1 a check failed (verify, validate) or an internal error,
+    2 a user or environment error (one ``error:`` line, no traceback), 130 interrupted.
+    ``--debug`` (anywhere on the line) lets every exception through with its traceback."""
+    from medstrata import interrupt
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
+    previous = signal.getsignal(signal.SIGINT)
+    interrupt.install()
+    try:
+        code = _dispatch(args, debug)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupt.happened() and code != 130:  # a library swallowed the KeyboardInterrupt
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def _dispatch(args: argparse.Namespace, debug: bool) -> int:
     try:
         return args.func(args)
-    except MedStrataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `medstrata list | head`
         sys.stderr.close()
         return 0
+    except MedStrataError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:  # the environment: unwritable folder, read-only disk, full disk, ...
+        if debug:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot use{where}: {exc.strerror or exc} (check the path, its permissions "
+              f"and free space)", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug: short report, traceback only with --debug
+        if debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}\n(this is a bug in MedStrata; rerun with "
+              "--debug for the traceback and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -42,3 +42,12 @@ class TaskNotFoundError(MedStrataError):
 
 class MissingDependencyError(MedStrataError):
     """An optional dependency needed for this command is not installed."""
+
+
+class CorruptArtifactError(MedStrataError):
+    """A stored file does not match its recorded SHA-256 (truncated, edited or half-written)."""
+
+
+class EnvironmentProblemError(MedStrataError):
+    """The environment stops MedStrata (an unwritable ``MEDSTRATA_HOME``, a read-only disk);
+    the message names the path."""

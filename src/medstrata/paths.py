@@ -36,3 +36,28 @@ def cache_dir() -> Path:
 
 def runs_dir() -> Path:
     return home() / "runs"
+
+
+def check_writable(folder: Path, what: str) -> Path:
+    """Create ``folder`` if needed and prove it is writable; returns it.
+
+    Raises :class:`~medstrata.errors.EnvironmentProblemError` naming the path and the reason
+    (read-only file system, permission denied, a file where a folder should be, ...).
+    """
+    import tempfile
+
+    from medstrata.errors import EnvironmentProblemError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise EnvironmentProblemError(f"{what} {folder} is not writable: {reason}") from None
+    return folder
+
+
+def check_home() -> Path:
+    """:func:`check_writable` on ``MEDSTRATA_HOME`` (called before any work that writes)."""
+    return check_writable(home(), "MEDSTRATA_HOME")

@@ -96,3 +96,16 @@ def test_method_parameter_from_the_command_line_enters_the_result_id(smoke):
     default, param = (pd.read_parquet(os.path.join(f, "results.parquet")) for f in folders)
     assert (param.method_params == '{"n_clusters": 3}').all() and (default.method_params == "{}").all()
     assert not set(default.result_id) & set(param.result_id)
+
+
+def test_smoke_matches_the_golden_pin(smoke):
+    """The real smoke suite's numbers (every method, seed and stratum; reference models) are pinned
+    in tests/golden/smoke.json. A change that moves one must update the pin on purpose:
+    MEDSTRATA_UPDATE_GOLDEN=1 python -m pytest tests/integration/test_run_suite.py -k golden."""
+    from pathlib import Path
+
+    from tests.pins import compare
+
+    _, folder, _, _ = smoke
+    problems = compare(Path(folder), "smoke")
+    assert problems == [], "\n".join(problems[:20])

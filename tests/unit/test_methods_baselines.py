@@ -154,13 +154,43 @@ def test_spotlight_respects_minimum_size():
     assert m.predict_proba(p)[:, 0].sum() >= 0.02 * 200 - 1e-9
 
 
-def test_george_uses_pca_for_small_classes_and_umap_otherwise():
+class _RecordingUMAP:
+    """Stands in for ``umap.UMAP`` (whose numba JIT costs ~15 s): records its arguments and
+    projects on the first ``n_components`` coordinates, so GEORGE's branching and settings are
+    tested without compiling UMAP (the planted-stratum tests run the real one)."""
+
+    made: list = []
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        _RecordingUMAP.made.append(kwargs)
+
+    def fit_transform(self, x):
+        return np.asarray(x)[:, : self.kwargs["n_components"]]
+
+    def transform(self, x):
+        return self.fit_transform(x)
+
+
+def test_george_uses_pca_for_small_classes_and_umap_otherwise(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=_RecordingUMAP))
+    _RecordingUMAP.made = []
     small = make_planted(40, seed=5, split="val").problem  # about 13 per class
     m = get_method("george", min_umap_samples=30).fit(small)
-    assert all(type(r).__name__ == "Projection" for r in m.reducers_.values())
+    assert all(type(r).__name__ == "Projection" for r in m.reducers_.values()) and _RecordingUMAP.made == []
     big = make_planted(66, n_classes=2, seed=5, split="val").problem  # 33 per class
-    m = get_method("george", min_umap_samples=30).fit(big)
-    assert all(type(r).__name__ == "UMAP" for r in m.reducers_.values())
+    m = get_method("george", min_umap_samples=30, n_neighbors=10, random_state=3).fit(big)
+    assert set(m.reducers_) == {0, 1} and all(isinstance(r, _RecordingUMAP) for r in m.reducers_.values())
+    made = list(_RecordingUMAP.made)
+    assert len(made) == 2 and all(k["n_components"] == 2 and k["n_neighbors"] == 10 and k["min_dist"] == 0.0
+                                  and k["random_state"] == k["transform_seed"] for k in made)
+    assert made[0]["random_state"] != made[1]["random_state"]  # keyed per class
+    again = get_method("george", min_umap_samples=30, n_neighbors=10, random_state=3).fit(big)
+    assert [r.kwargs["random_state"] for r in again.reducers_.values()] == [k["random_state"] for k in made]
+    assert m.predict_proba(big).shape == (big.n, m.n_slices)
 
 
 def test_pca_and_ranks_helpers():

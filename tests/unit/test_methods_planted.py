@@ -95,6 +95,7 @@ def test_easy_testbed_is_what_it_claims():
 
 
 # ------------------------------------------------------------------------------------ testbeds
+@pytest.mark.slow  # fits every method on planted data (UMAP JIT)
 @pytest.mark.parametrize("name", CANDIDATES)
 def test_easy_planted_stratum_is_found_exactly(name):
     for seed in (0, 1):
@@ -102,6 +103,7 @@ def test_easy_planted_stratum_is_found_exactly(name):
         assert best_ari(scores, member) == 1.0, f"{name} seed {seed}: ARI {best_ari(scores, member)}"
 
 
+@pytest.mark.slow  # fits every method on planted data (UMAP JIT)
 @pytest.mark.parametrize("name", CANDIDATES)
 def test_medium_planted_stratum_beats_random(name):
     margins = []

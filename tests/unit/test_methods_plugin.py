@@ -30,6 +30,9 @@ from medstrata.methods import (
 )
 from medstrata.methods.checks import make_check_data, run_checks
 
+pytestmark = pytest.mark.slow  # pip-installs a package
+
+
 PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=61"]
@@ -107,7 +110,7 @@ def test_plugin_is_discovered_and_runs(installed):
 
 
 def test_plugin_with_a_bigger_default_still_gets_the_suite_budget(installed):
-    from medstrata.bench.jobs import _discover
+    from medstrata.runner.jobs import _discover
     from medstrata.methods import get_method_class
 
     data = make_check_data()

@@ -64,7 +64,7 @@ def test_unknown_method_and_bad_params_are_user_errors():
 
 
 def test_register_method_validates(monkeypatch):
-    monkeypatch.setattr(registry, "_BUILTINS", dict(registry._BUILTINS))
+    monkeypatch.setattr(registry.REGISTRY, "builtins", dict(registry.REGISTRY.builtins))
     with pytest.raises(MedStrataError, match="already taken"):
         register_method("random")(_Half)
     with pytest.raises(MedStrataError, match="lower-case"):

@@ -14,6 +14,9 @@ torch = pytest.importorskip("torch")
 
 from medstrata.models import cache, train  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test trains or loads a net
+
+
 SPEC = {"width": 8, "epochs": 2, "batch_size": 32, "min_steps": 0}
 
 

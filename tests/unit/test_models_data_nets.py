@@ -43,7 +43,8 @@ def test_toy_splits_shapes() -> None:
 
 @pytest.mark.parametrize("arch,shape,in_ch,dim", [
     ("small_cnn", (4, 1, 28, 28), 1, 32), ("small_cnn", (4, 3, 28, 28), 3, 32),
-    ("small_cnn3d", (4, 1, 14, 14, 14), 1, 32), ("resnet18", (2, 3, 28, 28), 3, 512),
+    ("small_cnn3d", (4, 1, 14, 14, 14), 1, 32),
+    pytest.param("resnet18", (2, 3, 28, 28), 3, 512, marks=pytest.mark.slow),  # ~4 s to build resnet18
 ])
 def test_forward_and_penultimate_shapes(arch: str, shape: tuple, in_ch: int, dim: int) -> None:
     net = init_net(arch, in_ch, 5, 8, seed=1).eval()

@@ -25,6 +25,7 @@ def _weights(model: "torch.nn.Module") -> list:
     return [v.clone() for v in model.state_dict().values()]
 
 
+@pytest.mark.slow  # trains a net
 def test_same_seed_same_weights_and_probs_different_seed_differs(grey: dict) -> None:
     a = train_reference(grey["train"], grey["val"], 3, FAST, seed=3, progress=False)
     b = train_reference(grey["train"], grey["val"], 3, FAST, seed=3, progress=False)
@@ -36,12 +37,14 @@ def test_same_seed_same_weights_and_probs_different_seed_differs(grey: dict) -> 
         assert torch.equal(a(x), b(x)) and not torch.equal(a(x), c(x))
 
 
+@pytest.mark.slow  # trains a net
 def test_training_does_not_touch_global_rng(grey: dict) -> None:
     before = torch.random.get_rng_state()
     train_reference(grey["train"], grey["val"], 3, {**FAST, "epochs": 1}, seed=0, progress=False)
     assert torch.equal(torch.random.get_rng_state(), before)
 
 
+@pytest.mark.slow  # trains a net
 def test_learns_the_synthetic_task(grey: dict) -> None:
     model, history = fit_reference(grey["train"], grey["val"], 3, FAST, seed=0, progress=False)
     acc, loss = evaluate(model, grey["test"])
@@ -50,6 +53,7 @@ def test_learns_the_synthetic_task(grey: dict) -> None:
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
 
+@pytest.mark.slow  # trains a net
 @pytest.mark.parametrize("kind,size,classes", [("2d_rgb", 28, 3), ("3d", 14, 2)])
 def test_rgb_and_3d_paths_learn(kind: str, size: int, classes: int) -> None:
     d = toy_splits(200, kind, n_classes=classes, seed=1, size=size)
@@ -57,6 +61,7 @@ def test_rgb_and_3d_paths_learn(kind: str, size: int, classes: int) -> None:
     assert evaluate(model, d["test"])[0] > 0.9
 
 
+@pytest.mark.slow  # trains a net
 def test_resnet18_runs_one_tiny_epoch() -> None:
     d = toy_splits(24, "2d_rgb", n_classes=2, seed=2)
     spec = {"arch": "resnet18", "epochs": 1, "batch_size": 8, "min_steps": 0}
@@ -65,6 +70,7 @@ def test_resnet18_runs_one_tiny_epoch() -> None:
     assert model.head.in_features == 512
 
 
+@pytest.mark.slow  # trains a net
 def test_select_best_val_keeps_best_epoch(grey: dict) -> None:
     spec = {**FAST, "epochs": 4, "lr": 0.1, "schedule": "constant"}  # a large constant lr oscillates
     model, history = fit_reference(grey["train"], grey["val"], 3, spec, seed=0, progress=False)
@@ -85,6 +91,7 @@ def test_resolve_spec_defaults_and_errors() -> None:
         resolve_spec({"precision": "fp16"}, "2d_grey")
 
 
+@pytest.mark.slow  # trains a net
 def test_labels_out_of_range(grey: dict) -> None:
     with pytest.raises(ValueError, match="labels"):
         fit_reference(grey["train"], grey["val"], 2, FAST, seed=0, progress=False)
@@ -118,6 +125,7 @@ def test_min_steps_raises_the_epoch_count() -> None:
         resolve_spec({"min_steps": -1}, "2d_grey")
 
 
+@pytest.mark.slow  # trains a net
 def test_balanced_class_weight_shifts_the_learnt_prior() -> None:
     """Labels carry no signal and 10% are class 1: plain CE learns P(1) near 0.1, the balanced loss
     (each class the same total weight) learns P(1) near 0.5."""
@@ -134,6 +142,7 @@ def test_balanced_class_weight_shifts_the_learnt_prior() -> None:
     assert share["none"] < 0.25 and share["balanced"] > 0.35
 
 
+@pytest.mark.slow  # trains a net
 def test_select_best_val_bal_acc_keeps_that_epoch(grey: dict) -> None:
     spec = {**FAST, "epochs": 4, "lr": 0.1, "schedule": "constant", "select": "best_val_bal_acc"}
     model, history = fit_reference(grey["train"], grey["val"], 3, spec, seed=0, progress=False)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from medstrata.bench import report
+from medstrata.runner import report
 
 
 def _records(severities=(0.5, 0.9)):

@@ -15,7 +15,7 @@ import warnings
 
 import pytest
 
-from medstrata.bench import jobs as J
+from medstrata.runner import jobs as J
 from medstrata.methods import method_package, reload_plugins
 from tests.unit.test_methods_plugin import MODULE
 

@@ -1,12 +1,12 @@
 import pytest
 
-from medstrata.bench.app import compose, plan, translate
+from medstrata.runner.app import compose, plan, translate
 from medstrata.errors import SpecError
 
 
 def test_translate_sugar():
     out, dry = translate(["suite=quick", "method=george,random", "seed=0,1", "--dry-run", "suite.model.epochs=1"])
-    assert out == ["suite=quick", "methods=[george,random]", "seeds=[0,1]", "suite.model.epochs=1"] and dry
+    assert out == ["suite=quick", "methods=[george,random]", "seeds=[0,1]", "++suite.model.epochs=1"] and dry
 
 
 def test_quick_suite_plan():
@@ -21,7 +21,7 @@ def test_quick_suite_plan():
 
 
 def test_suite_tasks_with_strata_and_target():
-    from medstrata.bench.suite import _listed_cell
+    from medstrata.runner.suite import _listed_cell
 
     cell = _listed_cell({"dataset": "bloodmnist", "target": "official",
                          "strata": [{"kind": "label_noise", "params": {"r": 0.2}}, {"kind": "spurious_marker"}]})

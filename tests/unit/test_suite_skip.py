@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medstrata.bench.app import compose, plan
+from medstrata.runner.app import compose, plan
 
 
 def test_full_suite_skips_a_marked_dataset_and_says_why(capsys: pytest.CaptureFixture) -> None:
@@ -16,7 +16,7 @@ def test_full_suite_skips_a_marked_dataset_and_says_why(capsys: pytest.CaptureFi
 
 
 def test_full_suite_marks_no_dataset_it_does_not_list() -> None:
-    from medstrata.bench.suite import CONF_DIR
+    from medstrata.runner.suite import CONF_DIR
     from omegaconf import OmegaConf
 
     full = OmegaConf.load(CONF_DIR / "suite" / "full.yaml")

@@ -62,6 +62,7 @@ def test_shortcut_auroc_needs_both_groups():
         shortcut_auroc(x, np.zeros(19, int), np.zeros(20, bool))
 
 
+@pytest.mark.slow  # cross-validated probes
 def test_pca_probe_finds_a_fixed_pattern_but_not_noise():
     x = _noise(120, (28, 28))
     member = np.arange(120) % 3 == 0

@@ -85,15 +85,30 @@ def get_or_train(task_key: str, train: SplitArrays, val: SplitArrays, n_classes:
     Returns:
         ``models_root() / key``, a valid entry.
     """
+    return ensure(task_key, train, val, n_classes, model_spec, seed, num_threads, progress)[0]
+
+
+def ensure(task_key: str, train: SplitArrays, val: SplitArrays, n_classes: int, model_spec: dict[str, Any],
+           seed: int, num_threads: int = 2, progress: bool = True) -> tuple[Path, bool]:
+    """:func:`get_or_train` that also says whether this call trained the model (False: it was
+    cached, or a concurrent process trained it while this one waited for the model's lock)."""
     parts = _key_parts(task_key, train, val, n_classes, model_spec, seed)
     final = models_root() / content_hash(parts)
     if is_valid(final):
-        return final
-    model, history = train_mod.fit_reference(train, val, n_classes, parts["spec"], seed, num_threads, progress)
-    meta = {**parts, "in_channels": train.in_channels, "kind": train.kind,
-            "image_shape": list(train.images.shape[1:])}
-    _store(final, model, meta, history)
-    return final
+        return final, False
+    from medstrata import integrity, locks
+
+    with locks.hold(f"model-{final.name}"):  # a concurrent run waits here, then reuses the entry
+        if is_valid(final):
+            return final, False
+        if final.exists():
+            integrity.report(final, f"not a complete model entry ({DONE} missing or a file's hash differs)",
+                             "retraining")
+        model, history = train_mod.fit_reference(train, val, n_classes, parts["spec"], seed, num_threads, progress)
+        meta = {**parts, "in_channels": train.in_channels, "kind": train.kind,
+                "image_shape": list(train.images.shape[1:])}
+        _store(final, model, meta, history)
+    return final, True
 
 
 def _store(final: Path, model: "nn.Module", meta: dict[str, Any], history: list[dict]) -> None:

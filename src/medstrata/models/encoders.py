@@ -8,8 +8,8 @@ maps any split to (n, d) float32 embeddings. Built-ins:
   ``min(64, n_train, n_pixels)`` components and a keyed ``random_state``.
 
 Add one with ``@register_encoder("name")`` on a class with ``fit(train, train_out, key) -> self`` and
-``transform(arrays, out) -> (n, d)``. Encoders registered by other packages are loaded from the
-entry-point group ``medstrata.encoders``.
+``transform(arrays, out) -> (n, d)``. Other packages add one through an entry point in the group
+``medstrata.encoders`` naming the class (the shared rules of :mod:`medstrata.registry`).
 
 References:
     Eyuboglu et al. "Domino: Discovering Systematic Errors with Cross-Modal Embeddings." ICLR 2022
@@ -19,19 +19,30 @@ References:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from medstrata.hashing import keyed_seed
 from medstrata.models.data import SplitArrays
+from medstrata.registry import Registry
 
 ENTRY_POINT_GROUP = "medstrata.encoders"
-_REGISTRY: dict[str, type] = {}
-_ENTRY_POINTS_LOADED = False
+
+
+def _why_invalid(cls: Any) -> str | None:
+    if not isinstance(cls, type) or not callable(getattr(cls, "fit", None)) or not callable(getattr(cls, "transform", None)):
+        return f"{cls!r} is not a class with fit(train, train_out, key) and transform(arrays, out)"
+    return None
+
+
+def _set_name(name: str, cls: Any) -> None:
+    cls.name = name
+
+
+#: The encoders' registry (see :mod:`medstrata.registry` for the shared rules and errors).
+REGISTRY = Registry("encoder", ENTRY_POINT_GROUP, _why_invalid, on_add=_set_name)
 
 
 @dataclass(frozen=True)
@@ -55,39 +66,17 @@ class Encoder(Protocol):
 
 def register_encoder(name: str) -> Callable[[type], type]:
     """Class decorator: register an encoder under a stable public ``name``."""
-    if not re.fullmatch(r"[a-z0-9_]+", name):
-        raise ValueError(f"encoder names must be lowercase [a-z0-9_]+, got {name!r}")
-
-    def wrap(cls: type) -> type:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"encoder {name!r} is already registered to {_REGISTRY[name].__name__}")
-        _REGISTRY[name] = cls
-        cls.name = name
-        return cls
-    return wrap
-
-
-def _load_entry_points() -> None:
-    global _ENTRY_POINTS_LOADED
-    if _ENTRY_POINTS_LOADED:
-        return
-    _ENTRY_POINTS_LOADED = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        ep.load()  # importing the module runs its @register_encoder
+    return REGISTRY.register(name)
 
 
 def available_encoders() -> list[str]:
-    """Sorted names of all registered encoders."""
-    _load_entry_points()
-    return sorted(_REGISTRY)
+    """Sorted names of all registered encoders (built-ins and plug-ins)."""
+    return REGISTRY.names()
 
 
 def get_encoder(name: str) -> Encoder:
     """A fresh, unfitted instance of the encoder registered as ``name``."""
-    _load_entry_points()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown encoder {name!r}; registered: {sorted(_REGISTRY)}")
-    return _REGISTRY[name]()
+    return REGISTRY.get(name)()
 
 
 @register_encoder("penultimate")

@@ -15,14 +15,16 @@ joins the embeddings to the core outputs **by sample id**, never by position.
 
 from __future__ import annotations
 
-import os
+import io
 import re
-import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from medstrata import integrity, locks
+from medstrata.errors import CorruptArtifactError
 from medstrata.models import cache, encoders
 from medstrata.models.data import SplitArrays
 from medstrata.models.threads import torch_threads
@@ -63,6 +65,13 @@ def write_outputs(model_dir: Path, splits: Mapping[str, SplitArrays],
     if "train" not in splits:
         raise ValueError("write_outputs needs the 'train' split: encoders are fit on it")
     names = list(encoder_names)
+    with locks.hold(f"model-{Path(model_dir).name}"):
+        sweep_temps(model_dir)
+        _write_missing(model_dir, splits, names, num_threads)
+
+
+def _write_missing(model_dir: Path, splits: Mapping[str, SplitArrays], names: list[str], num_threads: int) -> None:
+    """The body of :func:`write_outputs`, run with the model's lock held."""
     todo = {s: a for s, a in splits.items() if _stale(model_dir, s, a, names, splits["train"])}
     if not todo:
         return
@@ -110,14 +119,19 @@ def _stale(model_dir: Path, split: str, arrays: SplitArrays, names: list[str], t
 
 
 def _needs(path: Path, fingerprint: str, train_fingerprint: str | None = None) -> bool:
-    """True unless ``path`` exists and was written from arrays with these fingerprints."""
+    """True unless ``path`` matches its recorded SHA-256 and was written from arrays with these
+    fingerprints. A file that exists but fails its hash is reported by path (and then rewritten)."""
     if not path.is_file():
+        return True
+    why = integrity.problem(path)
+    if why:
+        integrity.report(path, why)
         return True
     try:
         with np.load(path, allow_pickle=False) as z:
             ok = str(z["fingerprint"]) == fingerprint
             return not (ok and (train_fingerprint is None or str(z["train_fingerprint"]) == train_fingerprint))
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return True
 
 
@@ -148,18 +162,18 @@ def _write_emb(model_dir: Path, split: str, name: str, arrays: SplitArrays, emb:
 
 
 def _atomic_savez(path: Path, **arrays: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; outputs are ordinary readable data
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """``np.savez`` to ``path`` atomically, with its SHA-256 recorded (:mod:`medstrata.integrity`)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    integrity.write_verified(path, buffer.getvalue())
+
+
+def _open_verified(path: Path):
+    """``np.load`` of an outputs file after checking its recorded SHA-256."""
+    why = integrity.problem(path)
+    if why:
+        raise CorruptArtifactError(f"model outputs {path}: {why}; rerun `medstrata run` to recompute them")
+    return np.load(path, allow_pickle=False)
 
 
 def load_outputs(model_dir: Path, split: str, encoder: str = "penultimate") -> Problem:
@@ -168,9 +182,9 @@ def load_outputs(model_dir: Path, split: str, encoder: str = "penultimate") -> P
     Rows follow the order of the split's core file. Raises FileNotFoundError if either file is missing
     and ValueError if the two files do not hold the same set of sample ids.
     """
-    with np.load(_core_path(model_dir, split), allow_pickle=False) as z:
+    with _open_verified(_core_path(model_dir, split)) as z:
         ids, labels, probs, losses = z["sample_ids"], z["labels"], z["probs"], z["losses"]
-    with np.load(_emb_path(model_dir, split, encoder), allow_pickle=False) as z:
+    with _open_verified(_emb_path(model_dir, split, encoder)) as z:
         emb_ids, emb = z["sample_ids"], z["embeddings"]
     embeddings = join_by_id(ids, emb_ids, emb)
     return Problem(sample_ids=ids, labels=labels.astype(np.int64), probs=probs.astype(np.float64),
@@ -191,7 +205,23 @@ def reference_outputs(task_key: str, splits: Mapping[str, SplitArrays], n_classe
                       num_threads: int = 2, progress: bool = True) -> Path:
     """:func:`~medstrata.models.cache.get_or_train` on ``splits["train"]``/``["val"]``, then
     :func:`write_outputs` for every split. Returns the model dir, ready for :func:`load_outputs`."""
-    model_dir = cache.get_or_train(task_key, splits["train"], splits["val"], n_classes, model_spec, seed,
-                                   num_threads, progress)
+    return ensure_reference(task_key, splits, n_classes, model_spec, seed, encoder_names, num_threads, progress)[0]
+
+
+def ensure_reference(task_key: str, splits: Mapping[str, SplitArrays], n_classes: int,
+                     model_spec: dict[str, Any], seed: int, encoder_names: Iterable[str] = DEFAULT_ENCODERS,
+                     num_threads: int = 2, progress: bool = True) -> tuple[Path, bool]:
+    """:func:`reference_outputs` that also says whether the model was trained by this call."""
+    model_dir, trained = cache.ensure(task_key, splits["train"], splits["val"], n_classes, model_spec, seed,
+                                      num_threads, progress)
     write_outputs(model_dir, splits, encoder_names, num_threads)
-    return model_dir
+    return model_dir, trained
+
+
+def sweep_temps(model_dir: Path) -> None:
+    """Remove half-written outputs temps (``.<name>.*.tmp``) of a killed writer; call with the
+    model's lock held."""
+    folder = outputs_dir(model_dir)
+    if folder.is_dir():
+        for entry in folder.glob(".*.tmp"):
+            entry.unlink(missing_ok=True)

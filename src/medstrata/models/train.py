@@ -67,6 +67,15 @@ _CHOICES = {"schedule": ("onecycle", "constant"), "select": (*recipe.SELECT_METR
             "precision": ("bf16", "fp32"), "class_weight": recipe.CLASS_WEIGHTS}
 
 
+def for_image_kind(model_spec: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A suite's model spec adapted to one task: volumes (``kind == "3d"``) get the 3-D CNN whatever
+    2-D architecture the suite names (a suite mixes 2-D and 3-D datasets under one ``model:``)."""
+    spec = dict(model_spec)
+    if kind == "3d" and spec.get("arch", "auto") not in ("auto", "small_cnn3d"):
+        spec["arch"] = "small_cnn3d"
+    return spec
+
+
 def resolve_spec(model_spec: dict[str, Any], kind: str) -> dict[str, Any]:
     """Fill defaults and validate. The resolved spec is what the cache key hashes.
 
@@ -89,9 +98,27 @@ def resolve_spec(model_spec: dict[str, Any], kind: str) -> dict[str, Any]:
         if spec[key] not in choices:
             raise SpecError(f"model_spec[{key!r}] = {spec[key]!r}; expected one of {choices}")
     aug.parse(spec["augment"], kind)
-    if not isinstance(spec["min_steps"], int) or spec["min_steps"] < 0:
-        raise SpecError(f"model_spec['min_steps'] = {spec['min_steps']!r}; expected an int >= 0")
+    _check_numbers(spec)
     return spec
+
+
+#: Numeric model-spec keys: (type, smallest allowed value, is the bound exclusive).
+_NUMBERS = {"epochs": (int, 1, False), "width": (int, 1, False), "batch_size": (int, 1, False),
+            "min_steps": (int, 0, False), "crop_pad": (int, 0, False), "lr": (float, 0.0, True),
+            "weight_decay": (float, 0.0, False)}
+
+
+def _check_numbers(spec: dict[str, Any]) -> None:
+    """Raise SpecError unless every numeric key is a finite number of its type within its bound."""
+    import math
+
+    for key, (kind, low, exclusive) in _NUMBERS.items():
+        value = spec[key]
+        ok_type = not isinstance(value, bool) and (isinstance(value, int) if kind is int
+                                                    else isinstance(value, (int, float)))
+        if not ok_type or not math.isfinite(value) or value < low or (exclusive and value == low):
+            bound = f"> {low}" if exclusive else f">= {low}"
+            raise SpecError(f"model_spec[{key!r}] = {value!r}; expected a finite {kind.__name__} {bound}")
 
 
 def fit_reference(train: SplitArrays, val: SplitArrays, n_classes: int, model_spec: dict[str, Any],

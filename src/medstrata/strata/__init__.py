@@ -1,38 +1,50 @@
 """Stratum injectors, one per file, registered by kind.
 
 Adding a kind = one new file with an :class:`~medstrata.strata.base.Injector` subclass decorated with
-``@register_stratum("name")``, plus its import below. The conformance tests pick it up from the registry.
+``@register_stratum("name")`` that declares its parameters, its severity knob (``knob``,
+``severities``) and its constraints (``multiclass_only``, ``image_kinds``), plus its import below
+(or, from another package, an entry point in the group ``medstrata.strata``). Suites, the
+dose-response, the report and the conformance tests read everything from the registry
+(:func:`declaration`). The registry is the shared :class:`medstrata.registry.Registry`.
 """
 
 from __future__ import annotations
 
-from medstrata.errors import SpecError
-from medstrata.strata.base import Injector
+from typing import Any
 
-_REGISTRY: dict[str, type[Injector]] = {}
+from medstrata.registry import Registry
+from medstrata.strata.base import Injector, check_injector
+
+
+def _set_kind(name: str, cls: Any) -> None:
+    cls.kind = name
+
+
+#: The stratum kinds' registry (see :mod:`medstrata.registry` for the shared rules and errors).
+REGISTRY = Registry("stratum kind", "medstrata.strata", check_injector, on_add=_set_kind)
 
 
 def register_stratum(kind: str):
     """Class decorator: register an injector under a stable public name."""
-
-    def deco(cls: type[Injector]) -> type[Injector]:
-        if kind in _REGISTRY and _REGISTRY[kind] is not cls:
-            raise ValueError(f"stratum kind {kind!r} registered twice")
-        cls.kind = kind
-        _REGISTRY[kind] = cls
-        return cls
-
-    return deco
+    return REGISTRY.register(kind)
 
 
 def get_injector(kind: str) -> Injector:
-    if kind not in _REGISTRY:
-        raise SpecError(f"unknown stratum kind {kind!r}; valid kinds: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[kind]()
+    """A fresh injector of ``kind``; :class:`~medstrata.registry.UnknownNameError` lists the kinds."""
+    return REGISTRY.get(kind)()
 
 
 def list_strata() -> list[str]:
-    return sorted(_REGISTRY)
+    return REGISTRY.names()
+
+
+def declaration(kind: str) -> dict[str, Any]:
+    """What a kind declares for suites and reports: ``knob`` (the severity parameter),
+    ``severities`` (mild to severe, the values ``suite=full`` and the dose-response use) and
+    ``multiclass_only`` (needs a source with more than two classes)."""
+    cls = REGISTRY.get(kind)
+    return {"kind": kind, "knob": cls.knob, "severities": list(cls.severities),
+            "multiclass_only": bool(cls.multiclass_only)}
 
 
 def canonical_order(kinds: list[str]) -> list[str]:

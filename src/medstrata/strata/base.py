@@ -121,6 +121,12 @@ class Injector:
     params: ClassVar[dict[str, Param]] = {}
     image_kinds: ClassVar[tuple[str, ...]] = ("2d_grey", "2d_rgb", "3d")
     citation: ClassVar[str] = ""
+    #: The severity knob: one of ``params``; ``severities`` are its values from mild to severe
+    #: (``suite=full`` builds one task per value; the dose-response sweeps them).
+    knob: ClassVar[str] = ""
+    severities: ClassVar[tuple] = ()
+    #: True when the kind needs a source with more than two classes (e.g. a subclass of a superclass).
+    multiclass_only: ClassVar[bool] = False
 
     def dataset_defaults(self, flag: str, target: dict) -> dict[str, Any]:
         """Defaults that depend on the dataset (e.g. which subclass); override where needed."""
@@ -160,3 +166,21 @@ def pick_smallest(u: np.ndarray, index: np.ndarray, k: int) -> np.ndarray:
         return index[:0]
     order = np.lexsort((index, u[index]))
     return np.sort(index[order[:k]])
+
+
+def check_injector(cls: Any) -> str | None:
+    """Why ``cls`` is not a valid stratum kind (for the registry), or None: an :class:`Injector`
+    subclass with a citation, a ``knob`` among its ``params`` and at least two ``severities`` that
+    the knob's own :class:`Param` accepts."""
+    if not (isinstance(cls, type) and issubclass(cls, Injector)):
+        return f"{cls!r} is not a subclass of medstrata.strata.base.Injector"
+    if cls.knob not in cls.params:
+        return f"{cls.__qualname__}.knob {cls.knob!r} is not one of its params ({', '.join(cls.params)})"
+    if len(cls.severities) < 2:
+        return f"{cls.__qualname__}.severities must list at least two values of {cls.knob!r}, mild to severe"
+    try:
+        for level in cls.severities:
+            cls.params[cls.knob].coerce(cls.knob, level)
+    except SpecError as exc:
+        return f"{cls.__qualname__}.severities: {exc}"
+    return None

@@ -46,6 +46,7 @@ _DEFAULT_SUBCLASS = {"bloodmnist": 3}
 @register_stratum("label_noise")
 class LabelNoise(Injector):
     order = 20  # canonical application order, see medstrata.strata.canonical_order
+    knob, severities, multiclass_only = "r", (0.1, 0.2, 0.3, 0.45), False
     params = {
         "r": Param(float, 0.3, "flip rate inside the subgroup, train and val only", 0.01, 0.5),
         "group": Param(str, None, "subgroup definition (dataset default)", choices=GROUPS, nullable=True),

@@ -41,6 +41,7 @@ _DEFAULT_SUBCLASS = {"bloodmnist": 5}
 @register_stratum("rare_subclass")
 class RareSubclass(Injector):
     order = 10  # canonical application order, see medstrata.strata.canonical_order
+    knob, severities, multiclass_only = "p", (0.2, 0.1, 0.05, 0.02), True  # lower p = more severe
     params = {
         "subclass": Param(int, None, "official label of the rare subclass (dataset default)", low=0, nullable=True),
         "p": Param(float, 0.05, "prevalence of the subclass within its superclass in train and val", 0.005, 0.5),

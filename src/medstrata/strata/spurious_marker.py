@@ -80,6 +80,7 @@ def marker_rates(rho: float, pi: float, q: float | None) -> tuple[float, float]:
 @register_stratum("spurious_marker")
 class SpuriousMarker(Injector):
     order = 40  # canonical application order, see medstrata.strata.canonical_order
+    knob, severities, multiclass_only = "rho", (0.5, 0.7, 0.9, 0.99), False
     params = {
         "rho": Param(float, 0.9, "phi correlation of marker and label in train and val", -1.0, 1.0),
         "positive_class": Param(int, 1, "the task class the marker correlates with", low=0),

@@ -148,6 +148,7 @@ def coarse_layout(images: np.ndarray, image_kind: str) -> np.ndarray:
 @register_stratum("subtle_feature")
 class SubtleFeature(Injector):
     order = 30  # canonical application order, see medstrata.strata.canonical_order
+    knob, severities, multiclass_only = "strength", (0.25, 0.5, 0.75, 1.0), False  # sigma = 12 * strength px at 28 px
     params = {
         "strength": Param(float, 0.5, "scale below which detail is swapped for another class's (sigma = 12*strength px at 28 px)", 0.0, 1.0),
         "histogram": Param(float, 0.0, "share of the donor's quantile function mixed into the member's own (0 = exact own histogram)", 0.0, 1.0),

@@ -121,16 +121,40 @@ def _param_target(path: list[str], kinds: list[str]) -> tuple[str, str]:
     raise SpecError(f"stratum.{'.'.join(path)} does not name a stratum of this spec ({', '.join(kinds) or 'none'})")
 
 
+#: Seeds are ints in [0, SEED_MAX]: the seed keys the build and the model, and discovery random
+#: states (seed + 1000 r) must stay below 2**32 for scikit-learn.
+SEED_MAX = 2**31 - 1
+
+
 def _as_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(f"{name} must be an integer, got {value!r}")
     return value
 
 
+def check_seed(value: Any) -> int:
+    """``value`` as a seed: an int in [0, :data:`SEED_MAX`], else SpecError."""
+    seed = _as_int("seed", value)
+    if not 0 <= seed <= SEED_MAX:
+        raise SpecError(f"seed must be between 0 and {SEED_MAX}, got {seed}")
+    return seed
+
+
+def _check_finite(kind: str, params: dict[str, Any]) -> None:
+    import math
+
+    for name, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"parameter {kind}.{name}={value!r} must be a finite number")
+
+
 def resolve_spec(dataset: str, size: Any, seed: Any, target: str | None, strata: list[tuple[str, dict]]) -> TaskSpec:
     """Validate everything that can be checked without the data, and fill in all defaults."""
     minfo.info(dataset)
-    size, seed = _as_int("size", size), _as_int("seed", seed)
+    size, seed = _as_int("size", size), check_seed(seed)
+    for kind, params in strata:
+        if not isinstance(params, dict):
+            raise SpecError(f"stratum {kind!r}: params must be a mapping, got {params!r}")
     minfo.check_size(dataset, size)
     tgt = resolve_target(dataset, target)
     if len({k for k, _ in strata}) != len(strata):
@@ -138,4 +162,6 @@ def resolve_spec(dataset: str, size: Any, seed: Any, target: str | None, strata:
     given = dict(strata)
     resolved = tuple((kind, get_injector(kind).resolve(dict(given[kind]), dataset, tgt))
                      for kind in canonical_order(list(given)))
+    for kind, params in resolved:
+        _check_finite(kind, params)
     return TaskSpec(dataset=dataset, size=size, seed=seed, target=tgt, strata=resolved)

@@ -25,7 +25,7 @@ from medstrata.validity.harm import error_share, stratum_gaps, t_interval
 def _split_view(task, model_dir: str, split: str) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray]:
     """(clean labels (n,), preds (n,), {column: ids (n,)}, images (n, ...)) of one split, rows in
     the order of the model's outputs (joined by sample id)."""
-    from medstrata.bench import jobs as J
+    from medstrata.runner import jobs as J
 
     prob = J.problem(model_dir, split, "penultimate")
     idx = task.split_index(split)[J._align(task, split, prob.sample_ids)]
@@ -40,7 +40,7 @@ def measure_seed(task_id: str, model_dir: str, probe: bool = True, shortcut: boo
     Reads the task's manifest and the model's cached val/test outputs (joined by sample id), then
     :func:`measure_arrays`. ``probe``/``shortcut`` False skip the PCA probe / the battery (NaN).
     """
-    from medstrata.bench import jobs as J
+    from medstrata.runner import jobs as J
 
     task = J._load_task(task_id)
     val = _split_view(task, model_dir, "val")
@@ -53,7 +53,7 @@ def measure_seed(task_id: str, model_dir: str, probe: bool = True, shortcut: boo
 def measure_shortcuts(task_id: str, probe: bool = True) -> list[dict]:
     """As :func:`measure_seed` without a model: the shortcut battery and the PCA probe on val only
     (harm and error share NaN). Cheap: needs the built task, no training."""
-    from medstrata.bench import jobs as J
+    from medstrata.runner import jobs as J
 
     task = J._load_task(task_id)
     idx = task.split_index("val")

@@ -11,7 +11,7 @@
   ``label_noise`` with ``group=subclass``) report the figure but are not gated: a real subclass may
   well differ in brightness, and that is the data, not an artefact of ours.
 * **Dose-response** (reported, not gated): the mean gap at the kind's severities, ordered from mild to
-  severe as in ``conf/stratum/<kind>.yaml``, is monotone when every step is non-decreasing within a
+  severe as the kind declares (``medstrata.strata.declaration``), is monotone when every step is non-decreasing within a
   tolerance of :data:`DOSE_TOLERANCE` (2 points, about the seed noise of one gap); Spearman's rho is
   reported too.
 

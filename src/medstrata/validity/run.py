@@ -52,18 +52,18 @@ def attach_recover(cards: dict[str, dict], planned: list[dict], results: pd.Data
 
 def attach_dose(cards: dict[str, dict]) -> None:
     """Dose-response across the run's cells that differ only in one single stratum's knob (full suite)."""
-    from medstrata.bench.suite import _group
+    from medstrata.strata import declaration
 
     groups: dict[tuple, list[dict]] = {}
     for card in cards.values():
         if len(card["strata"]) == 1:
             kind, params = card["strata"][0]
-            conf = _group("stratum", kind)
+            conf = declaration(kind)
             if conf["knob"] in params:
                 rest = {k: v for k, v in params.items() if k != conf["knob"]}
                 groups.setdefault((card["dataset"], card["target"], kind, json.dumps(rest, sort_keys=True)), []).append(card)
     for (_, _, kind, _), members in groups.items():
-        conf = _group("stratum", kind)
+        conf = declaration(kind)
         levels = [lv for lv in conf["severities"] if any(c["strata"][0][1][conf["knob"]] == lv for c in members)]
         if len(levels) < 2:
             continue

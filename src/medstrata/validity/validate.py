@@ -24,7 +24,7 @@ RECOVER_METRIC = "p_at_10"
 
 def cell_of_task(task_id: str) -> dict:
     """{"dataset", "target", "strata": [[kind, resolved params], ...]} of a built task."""
-    from medstrata.bench import jobs as J
+    from medstrata.runner import jobs as J
 
     spec = J._load_task(task_id).info["spec"]
     return {"dataset": spec["dataset"], "target": spec["target"]["kind"],
@@ -33,7 +33,7 @@ def cell_of_task(task_id: str) -> dict:
 
 def _train(cell: dict, seed: int, model_spec: dict) -> tuple[str, dict]:
     """(task id, model record) for one seed of ``cell``; both cached by content hash."""
-    from medstrata.bench import jobs as J
+    from medstrata.runner import jobs as J
 
     task_id = J.task_job(cell["dataset"], [(k, dict(p)) for k, p in cell["strata"]], seed, cell.get("target"))
     return task_id, J.model_job(task_id, {**model_spec, **cell.get("model", {})}, seed, progress=False)
@@ -41,13 +41,13 @@ def _train(cell: dict, seed: int, model_spec: dict) -> tuple[str, dict]:
 
 def recoverability(task_id: str, model: dict, seed: int) -> list[dict]:
     """Oracle and random control records (``method_job``, cached) of one seed."""
-    from medstrata.bench import jobs as J
-    from medstrata.bench.suite import _group
+    from medstrata.runner import jobs as J
+    from medstrata.runner.suite import _group
 
     n_slices = int(_group("suite", "quick")["n_slices"])  # the published suites' slice budget
     out = []
     for name in ("oracle", "random"):
-        out += J.method_job(task_id, model, _group("method", name), seed, "penultimate", n_slices=n_slices)
+        out += J.method_job(task_id, model, {"name": name, "params": {}}, seed, "penultimate", n_slices=n_slices)
     return out
 
 
@@ -63,14 +63,14 @@ def _recover_summary(records: list[dict]) -> dict:
 def dose_response(cell: dict, seeds: list[int], model_spec: dict, progress: bool = False) -> dict:
     """{(column, stratum id): {"knob", "severities", "gaps", "monotone", "spearman"}}.
 
-    Each stratum's knob is set to every severity of ``conf/stratum/<kind>.yaml`` (mild to severe) while
+    Each stratum's knob is set to every severity its kind declares (mild to severe) while
     the other strata keep their parameters; the gap is the mean over ``seeds``.
     """
-    from medstrata.bench.suite import _group
+    from medstrata.strata import declaration
 
     out: dict = {}
     for i, (kind, _) in enumerate(cell["strata"]):
-        conf = _group("stratum", kind)
+        conf = declaration(kind)
         knob, levels = conf["knob"], list(conf["severities"])
         gaps: dict[int, list[float]] = {}
         for level in tqdm(levels, desc=f"dose {kind}", disable=not progress, leave=False):
@@ -92,7 +92,7 @@ def dose_response(cell: dict, seeds: list[int], model_spec: dict, progress: bool
 def shortcut_card(cell: dict, seeds: list[int], progress: bool = True) -> dict:
     """The card without models: builds the task per seed, measures shortcuts and the PCA probe on
     val; harm is not measured, so the harm gate reports "not measurable" (a cheap first check)."""
-    from medstrata.bench import jobs as J
+    from medstrata.runner import jobs as J
 
     per_seed = {}
     for seed in tqdm(seeds, desc=f"shortcuts {C.cell_name(cell)}", disable=not progress, leave=False):
@@ -122,8 +122,8 @@ def validate_cell(cell: dict, seeds: list[int], model_spec: dict, dose: bool = T
 
 
 def suite_cells(cfg: Any) -> list[dict]:
-    """The cells of a composed run config (``medstrata.bench.app.compose``), as card cells."""
-    from medstrata.bench.suite import task_cells
+    """The cells of a composed run config (``medstrata.runner.app.compose``), as card cells."""
+    from medstrata.runner.suite import task_cells
 
     return [{"dataset": c.dataset, "target": c.target, "strata": [[k, p] for k, p in c.all_strata()],
              "model": dict(c.model)} for c in task_cells(cfg)]

@@ -17,8 +17,6 @@ Only this module and the scorer read the manifest's strata; methods get :class:`
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -26,39 +24,64 @@ from typing import Any
 
 import numpy as np
 
-from medstrata import __version__, paths
+from medstrata import __version__, integrity, paths
 from medstrata.hashing import content_hash
+from medstrata.models.train import for_image_kind
 from medstrata.problem import Problem
 from medstrata.tasks.store import Task, load_task
-
-#: Tasks are read once per process, not once per job step (manifest parquet + memory-mapped images).
-_load_task = lru_cache(maxsize=4)(load_task)
 
 #: Part of every method-result cache key: bump when scoring changes the numbers of a stored result.
 SCORER_VERSION = "3"  # 2: expected P@k, split-half matching, unassigned rows, AP replicates; 3: + target/task_strata, oracle per stratum column
 
 
-@lru_cache(maxsize=8)
+def _load_task(task_id: str) -> Task:
+    """The task, read once per process per (home, id, build): the cache key holds MEDSTRATA_HOME and
+    the identity of ``build_info.json``, so a rebuilt task or another home is never served stale."""
+    from medstrata.tasks.store import task_dir
+
+    info = (task_dir(task_id) / "build_info.json").stat()
+    return _load_task_cached(str(paths.home()), task_id, info.st_ino, info.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _load_task_cached(home: str, task_id: str, inode: int, mtime_ns: int) -> Task:
+    return load_task(task_id, check=False)  # checked by task_job just before
+
+
 def _source(flag: str, size: int):
+    """The official source, loaded and checksummed once per process per (data root, flag, size)."""
+    return _source_cached(str(paths.data_root()), flag, int(size))
+
+
+@lru_cache(maxsize=8)
+def _source_cached(root: str, flag: str, size: int):
     from medstrata.data.source import load_source
 
     return load_source(flag, size)
 
 
-def task_job(dataset: str, strata: list[tuple[str, dict]], seed: int, target: str | None = None) -> str:
+def task_job(dataset: str, strata: list[tuple[str, dict]], seed: int, target: str | None = None,
+             size: int = 28) -> str:
     """Build (or reuse) the task; returns its id. The source is loaded and checksummed once per run.
 
     ``strata`` is the list of ``(kind, params)`` in the order given; ``target`` None = dataset default.
+    A cached task is used only if its files match the SHA-256 in its ``build_info.json``; otherwise
+    the mismatch is reported by path and the task is rebuilt. Building holds the task's lock.
     """
+    from medstrata import locks
     from medstrata.tasks.build import build_task
     from medstrata.tasks.spec import resolve_spec
-    from medstrata.tasks.store import save_task, task_dir
+    from medstrata.tasks.store import save_task, task_dir, task_problem
 
-    spec = resolve_spec(dataset, 28, seed, target, [(k, dict(p)) for k, p in strata])
-    source = _source(dataset, 28)
+    spec = resolve_spec(dataset, size, seed, target, [(k, dict(p)) for k, p in strata])
+    source = _source(dataset, size)
     task_id = spec.task_id(source.sha256)
-    if not (task_dir(task_id) / "build_info.json").is_file():
-        save_task(build_task(spec, source))
+    with locks.hold(f"task-{task_id}"):
+        why = task_problem(task_dir(task_id))
+        if why is not None:
+            if task_dir(task_id).exists():
+                integrity.report(task_dir(task_id), why, "rebuilding")
+            save_task(build_task(spec, source), overwrite=True)
     return task_id
 
 
@@ -79,18 +102,17 @@ def strata_of(task: Task, split: str) -> dict[str, np.ndarray]:
 
 
 def model_job(task_id: str, model_spec: dict, seed: int, progress: bool) -> dict[str, Any]:
-    """Train (or reuse) the reference model and its outputs; returns {model_id, model_dir, wall_s, trained}."""
-    from medstrata.models import cache
-    from medstrata.models.outputs import reference_outputs
+    """Train (or reuse) the reference model and its outputs; returns {model_id, model_dir, wall_s, trained}.
+
+    ``trained`` is True only when this call trained the model (a concurrent run that waited for the
+    model's lock and then reused it reports False)."""
+    from medstrata.models.outputs import ensure_reference
 
     task = _load_task(task_id)
     t0 = time.perf_counter()
     splits = {s: split_arrays(task, s) for s in ("train", "val", "test")}
-    n_classes = len(task.class_names)
-    spec = _model_spec(dict(model_spec), splits["train"].kind)
-    key = cache.model_key(task_id, splits["train"], splits["val"], n_classes, spec, seed)
-    trained = not cache.is_valid(cache.models_root() / key)
-    model_dir = reference_outputs(task_id, splits, n_classes, spec, seed, progress=progress)
+    spec = for_image_kind(model_spec, splits["train"].kind)
+    model_dir, trained = ensure_reference(task_id, splits, len(task.class_names), spec, seed, progress=progress)
     return {"model_id": model_dir.name[:16], "model_dir": str(model_dir), "wall_s": time.perf_counter() - t0,
             "trained": trained}
 
@@ -102,16 +124,9 @@ def identification_job(task_id: str, model_spec: dict, seed: int) -> dict[str, s
 
     task = _load_task(task_id)
     splits = {s: split_arrays(task, s) for s in ("train", "val", "test")}
-    spec = _model_spec(dict(model_spec), splits["train"].kind)
+    spec = for_image_kind(model_spec, splits["train"].kind)
     model_dir = identification_outputs(task_id, splits, len(task.class_names), spec, seed)
     return {"id_model_id": model_dir.name[:16], "id_model_dir": str(model_dir)}
-
-
-def _model_spec(spec: dict, kind: str) -> dict:
-    """3-D tasks get the 3-D CNN whatever 2-D architecture the suite names."""
-    if kind == "3d" and spec.get("arch", "small_cnn") != "small_cnn3d":
-        spec["arch"] = "small_cnn3d"
-    return spec
 
 
 def problem(model_dir: str, split: str, embedding: str) -> Problem:
@@ -144,36 +159,59 @@ def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: st
 
     ``n_slices`` is the suite's slice budget, passed to every method; ``random_state`` is the
     method's discovery seed (default: ``seed``). Both are part of the cache key and of every record.
+    The cached JSON is used only if it matches its recorded SHA-256 (:mod:`medstrata.integrity`);
+    a truncated or edited file is reported by path and recomputed. Computing holds the result's lock.
     """
+    from medstrata import locks
     from medstrata.methods import get_method_class
 
     cls = get_method_class(method["name"])
     state = seed if random_state is None else int(random_state)
     key = result_key(task_id, model, method, seed, embedding, int(n_slices), state)
     cached = paths.cache_dir() / "results" / f"{key}.json"
-    if cached.is_file():
-        return json.loads(cached.read_text())
-    records = _run_and_score(task_id, model, method, cls, seed, embedding, int(n_slices), state)
-    for r in records:
-        r["result_id"] = key
-    _atomic_json(cached, records)
+    records = _read_result(cached, key)
+    if records is not None:
+        return records
+    with locks.hold(f"result-{key}"):
+        records = _read_result(cached, key, quiet=True)  # a concurrent run may have written it
+        if records is None:
+            records = _run_and_score(task_id, model, method, cls, seed, embedding, int(n_slices), state)
+            for r in records:
+                r["result_id"] = key
+            integrity.write_verified(cached, json.dumps(records, default=float).encode())
     return records
+
+
+def _read_result(path: Path, key: str, quiet: bool = False) -> list[dict] | None:
+    """The records of a cached result, or None (reported by path unless missing or ``quiet``)."""
+    why = integrity.problem(path)
+    if why is None:
+        try:
+            records = json.loads(path.read_text())
+            if isinstance(records, list) and all(isinstance(r, dict) and r.get("result_id") == key for r in records):
+                return records
+            why = "its records do not carry this result id"
+        except ValueError as exc:
+            why = f"not valid JSON ({exc})"
+    if why != "missing" and not quiet:
+        integrity.report(path, why)
+    return None
 
 
 def _discover(cls, method: dict, task: Task, val: Problem, test: Problem, n_slices: int, state: int,
               column: str | None = None):
-    """(n_test, n_slices) slice scores; raises if the method ignores the budget."""
-    params = dict(method.get("params", {}))
-    if "n_slices" in params or "random_state" in params:
+    """(n_test, n_slices) slice scores from :func:`medstrata.methods.run_method` (which checks the
+    shape, finiteness and range); the oracle control gets the truth of ``column``."""
+    from medstrata.methods import run_method
+
+    given = dict(method.get("params", {}))
+    if "n_slices" in given or "random_state" in given:
         raise ValueError(f"method {method['name']}: n_slices and random_state are set by the suite, "
                          "not by the method config")
+    params = {**given, "n_slices": n_slices, "random_state": state}
     if cls.is_oracle:
         params["truth"] = dict(zip(task.manifest.sample_id, task.manifest[column]))
-    scores = cls(n_slices=n_slices, random_state=state, **params).fit(val).predict_proba(test)
-    if scores.shape != (test.n, n_slices):
-        raise ValueError(f"method {method['name']} returned scores of shape {scores.shape}; the suite's "
-                         f"slice budget asks for ({test.n}, {n_slices})")
-    return scores
+    return run_method(method["name"], params, val, test)
 
 
 def result_key(task_id: str, model: dict, method: dict, seed: int, embedding: str, n_slices: int,
@@ -264,11 +302,3 @@ def _flat(rec: dict) -> dict:
     """Scalars as they are, other values as JSON text; ``ap_boot`` stays a list of floats."""
     return {k: (v if isinstance(v, (int, float, str, bool)) or v is None or k == "ap_boot"
                 else json.dumps(v, default=str)) for k, v in rec.items()}
-
-
-def _atomic_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, default=float)
-    os.replace(tmp, path)

@@ -4,8 +4,11 @@ Method parameters: ``method_params.<method>.<param>=<value>`` (e.g.
 ``method_params.domino_mixture.y_weight=10``) sets one constructor argument of one method of the
 run; an unknown method or parameter is a :class:`SpecError` before anything is built or trained.
 
-A Hydra app: the config lives in ``medstrata/conf`` with the groups ``suite/``, ``dataset/``,
-``stratum/`` and ``method/``; any other Hydra override (``suite.model.epochs=4``) is passed through.
+A Hydra app: the config lives in ``medstrata/conf`` with one group, ``suite/``. ``dataset=`` and
+``kind=`` filter the suite's tasks, ``seed=`` and ``method=`` replace its seeds and methods,
+``suite.model.<key>=`` and ``method_params.<m>.<p>=`` add or override one setting; any other override
+must name an existing key. Hydra's own flags (``--cfg``, ``--multirun``) are refused. Everything is
+checked by :mod:`medstrata.runner.preflight` before any work.
 Prints the ranked table and writes ``results.parquet``, ``results.csv``, ``reference.parquet``,
 ``summary.md`` and plots into a run folder whose path is the last line of stdout.
 """
@@ -28,11 +31,14 @@ def translate(overrides: list[str]) -> tuple[list[str], bool]:
         if o in ("--dry-run", "dry_run=true"):
             dry = True
             continue
+        if o.startswith("-"):
+            raise SpecError(f"{o!r} is not an option of `medstrata run`: it takes key=value overrides and "
+                            "--dry-run only (Hydra's own flags such as --cfg, --multirun are not supported)")
         key, sep, value = o.partition("=")
-        if not sep:
+        if not sep or not key:
             raise SpecError(f"expected key=value or --dry-run, got {o!r}")
-        if key.lstrip("+").startswith("method_params."):
-            out.append(f"++{key.lstrip('+')}={value}")  # add or override, whatever the defaults hold
+        if key.lstrip("+").startswith(("method_params.", "suite.model.")):
+            out.append(f"++{key.lstrip('+')}={value}")  # add or override; the keys are checked later
         elif key in _SUGAR:
             items = value.strip("[]").split(",")
             out.append(f"{_SUGAR[key]}=[{','.join(i.strip() for i in items if i.strip())}]")
@@ -46,7 +52,7 @@ def compose(overrides: list[str]):
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from medstrata.bench.suite import CONF_DIR
+    from medstrata.runner.suite import CONF_DIR
 
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -57,7 +63,7 @@ def compose(overrides: list[str]):
 
 def plan(cfg) -> list[dict[str, Any]]:
     """The run's jobs: one per (task cell, seed), each listing the methods it will run."""
-    from medstrata.bench.suite import method_configs, seeds, task_cells
+    from medstrata.runner.suite import method_configs, seeds, task_cells
 
     methods = method_configs(cfg)
     return [{"dataset": c.dataset, "kind": c.kind, "params": c.params, "strata": c.all_strata(),
@@ -68,9 +74,13 @@ def plan(cfg) -> list[dict[str, Any]]:
 def run_app(overrides: list[str]) -> int:
     from omegaconf import OmegaConf
 
+    from medstrata.runner import preflight
+
     hydra_overrides, dry = translate(overrides)
     cfg = compose(hydra_overrides)
+    preflight.check_options(cfg)
     jobs = plan(cfg)
+    preflight.check_jobs(cfg, jobs)
     if dry or cfg.dry_run:
         for j in jobs:
             kinds = "+".join(k for k, _ in j["strata"])
@@ -79,8 +89,10 @@ def run_app(overrides: list[str]) -> int:
                   f"methods={','.join(m['name'] for m in j['methods'])}")
         print(f"{len(jobs)} jobs, {sum(len(j['methods']) for j in jobs)} method runs (dry run: nothing executed)")
         return 0
-    from medstrata.bench.runner import execute
+    from medstrata import paths
+    from medstrata.runner.runner import execute
 
+    paths.check_home()
     folder = execute(cfg, jobs, OmegaConf.to_container(cfg, resolve=True))
     print(folder)
     return 0

@@ -158,7 +158,15 @@ def reference_table(reference: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-KNOBS = {"rare_subclass": "p", "label_noise": "r", "subtle_feature": "strength", "spurious_marker": "rho"}
+def knob_of(kind: str) -> str | None:
+    """The severity knob a stratum kind declares (None for an unknown kind, e.g. ``none``)."""
+    from medstrata.registry import UnknownNameError
+    from medstrata.strata import declaration
+
+    try:
+        return declaration(kind)["knob"]
+    except UnknownNameError:
+        return None
 
 
 def short_setting(kind: str, params_json: str) -> str:
@@ -166,7 +174,7 @@ def short_setting(kind: str, params_json: str) -> str:
     import json
 
     params = json.loads(params_json)
-    knob = KNOBS.get(kind)
+    knob = knob_of(kind)
     return f"{knob}={params[knob]:g}" if knob in params else ""
 
 
@@ -219,10 +227,7 @@ def write_markdown(path: Path, suite: str, metric: str, ranking: tuple[pd.DataFr
 def plot_recovery(results: pd.DataFrame, metric: str, path: Path) -> None:
     """Grouped bars: ``metric`` per method and stratum kind, error bars = std over seeds (never
     clipped: the y range covers every bar); controls drawn right of a dashed separator."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no global backend switch: safe inside any host program
 
     pt = _flag(per_task(add_cell(results), metric))
     seeds = pt.groupby(["method", "is_control", "kind", "seed"])[metric].mean().reset_index()
@@ -230,7 +235,8 @@ def plot_recovery(results: pd.DataFrame, metric: str, path: Path) -> None:
     ctrl = agg.groupby("method")["is_control"].first()
     methods = sorted(ctrl.index, key=lambda m: (bool(ctrl[m]), m))
     kinds = sorted(agg.kind.unique())
-    fig, ax = plt.subplots(figsize=(max(8, len(methods) * 1.1), 4.5))
+    fig = Figure(figsize=(max(8, len(methods) * 1.1), 4.5))
+    ax = fig.subplots()
     width = 0.8 / max(len(kinds), 1)
     for j, kind in enumerate(kinds):
         sub = agg[agg.kind == kind].set_index("method").reindex(methods)
@@ -247,34 +253,30 @@ def plot_recovery(results: pd.DataFrame, metric: str, path: Path) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def plot_dose_response(results: pd.DataFrame, metric: str, path: Path) -> bool:
     """One panel per kind: ``metric`` against severity, a line per method. False if no severities."""
     import json
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     pt = _flag(per_task(add_cell(results), metric))
-    pt["severity"] = [float(json.loads(p).get(KNOBS.get(k, ""), np.nan)) for k, p in zip(pt.kind, pt.stratum_params)]
+    pt["severity"] = [float(json.loads(p).get(knob_of(k) or "", np.nan)) for k, p in zip(pt.kind, pt.stratum_params)]
     pt = pt[np.isfinite(pt.severity.astype(float))]
     if pt.empty or pt.groupby("kind").severity.nunique().max() < 2:
         return False
     kinds = sorted(pt.kind.unique())
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds), 3.6), squeeze=False)
+    fig = Figure(figsize=(4 * len(kinds), 3.6))
+    axes = fig.subplots(1, len(kinds), squeeze=False)
     for ax, kind in zip(axes[0], kinds):
         sub = pt[pt.kind == kind].groupby(["method", "severity"])[metric].agg(["mean", "std"]).reset_index()
         for method, g in sub.groupby("method"):
             ax.errorbar(g.severity, g["mean"], yerr=g["std"].fillna(0), marker="o", ms=3, capsize=2, label=method)
         ax.set_title(kind)
-        ax.set_xlabel(f"severity: {KNOBS.get(kind, 'knob')}")
+        ax.set_xlabel(f"severity: {knob_of(kind) or 'knob'}")
         ax.set_ylabel(metric)
     axes[0][-1].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return True

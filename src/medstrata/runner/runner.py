@@ -15,7 +15,12 @@ is the mean over them) and ``primary_metric``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,9 +28,9 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from medstrata import __version__, paths
-from medstrata.bench import jobs as J
-from medstrata.bench import report
+from medstrata import __version__, interrupt, locks, paths
+from medstrata.runner import jobs as J
+from medstrata.runner import report
 from medstrata.errors import SpecError
 from medstrata.validity import run as V
 from medstrata.hashing import content_hash
@@ -39,18 +44,23 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     methods = _resolved_methods(planned)
     run_id = content_hash({"config": cfg_dict, "version": __version__, "methods": methods})[:12]
     folder = paths.runs_dir() / f"{cfg.suite.name}-{run_id}"
-    folder.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temps()
 
     for job in tqdm(planned, desc="build tasks", disable=not progress):
-        job["task_id"] = J.task_job(job["dataset"], job["strata"], job["seed"], job.get("target"))
+        interrupt.check()
+        job["task_id"] = J.task_job(job["dataset"], job["strata"], job["seed"], job.get("target"),
+                                    int(cfg.suite.get("size", 28)))
     models, reference = {}, []
     for job in tqdm(planned, desc="reference models", disable=not progress):
+        interrupt.check()
         spec = {**model_spec, **job.get("model", {})}
         model = J.model_job(job["task_id"], spec, job["seed"], progress=False)
         if _needs_identification(job["methods"]):
             model.update(J.identification_job(job["task_id"], spec, job["seed"]))
         models[job["task_id"]] = model
         reference += J.reference_record(job["task_id"], model, job["seed"], embedding)
+    trained = sum(1 for m in models.values() if m["trained"])
+    print(f"reference models: {trained} trained by this run, {len(models) - trained} reused", file=sys.stderr)
     n_slices, states = slice_budget(cfg.suite), int(cfg.suite.get("discovery_states", 1))
     mode = str(cfg.suite.get("gates", "exclude"))
     cards = V.cards_for_run(planned, models)
@@ -59,19 +69,53 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     records = []
     pairs = [(job, m, r) for job in kept for m in job["methods"] for r in range(states)]
     for job, method, r in tqdm(pairs, desc="discovery methods", disable=not progress):
+        interrupt.check()
         records += J.method_job(job["task_id"], models[job["task_id"]], method, job["seed"], embedding,
                                 n_slices=n_slices, random_state=job["seed"] + 1000 * r)
     results = pd.DataFrame(records)
     V.attach_recover(cards, kept, results)
     V.attach_dose(cards)
-    V.write(folder, cards, str(cfg.suite.name), mode, excluded)
-    if results.empty:
-        raise SpecError(f"every task of suite {cfg.suite.name} failed the validity gates; see {folder / 'validity.md'}")
     kept_ids = {job["task_id"] for job in kept}
     ref = pd.DataFrame([r for r in reference if r["task_id"] in kept_ids])
-    _save(folder, results, ref, cfg, t_start, models, [cards[k]["cell"] for k in sorted(excluded)])
-    V.append_to_summary(folder)
+    with publishing(folder) as tmp:
+        V.write(tmp, cards, str(cfg.suite.name), mode, excluded)
+        if not results.empty:
+            _save(tmp, folder.name, results, ref, cfg, t_start, models, [cards[k]["cell"] for k in sorted(excluded)])
+            V.append_to_summary(tmp)
+    if results.empty:
+        raise SpecError(f"every task of suite {cfg.suite.name} failed the validity gates; see {folder / 'validity.md'}")
     return folder
+
+
+def sweep_stale_temps() -> None:
+    """Remove temp folders and files left by killed builds, trainings, scorings and reports (their
+    lock is free); those of a live concurrent run are kept."""
+    from medstrata.models.cache import models_root
+
+    for folder, prefix in ((paths.tasks_dir(), "task"), (models_root(), "model"),
+                           (paths.cache_dir() / "results", "result"), (paths.runs_dir(), "run")):
+        for path in locks.sweep(folder, prefix):
+            print(f"removed stale temp {path}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def publishing(folder: Path):
+    """Yield a temp folder beside ``folder``; on success rename it to ``folder`` (replacing an older
+    copy), so a run folder is either complete or absent. Holds the folder's lock throughout."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with locks.hold(f"run-{folder.name}"):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        old = tmp.with_name(tmp.name + ".old")
+        try:
+            os.chmod(tmp, 0o755)
+            yield tmp
+            if folder.exists():
+                os.replace(folder, old)
+            os.replace(tmp, folder)
+        finally:
+            for leftover in (tmp, old):
+                if leftover.exists():
+                    shutil.rmtree(leftover, ignore_errors=True)
 
 
 def slice_budget(suite) -> int:
@@ -103,10 +147,11 @@ def _resolved_methods(planned: list[dict[str, Any]]) -> list[str]:
     return sorted(out)
 
 
-def _save(folder: Path, results: pd.DataFrame, ref: pd.DataFrame, cfg, t_start: float, models: dict,
+def _save(folder: Path, name: str, results: pd.DataFrame, ref: pd.DataFrame, cfg, t_start: float, models: dict,
           excluded: list[str]) -> None:
+    """Write the run's tables, plots and summary into ``folder`` (the temp folder of run ``name``)."""
     metric = str(cfg.suite.primary_metric)
-    results = results.assign(run_id=folder.name)
+    results = results.assign(run_id=name)
     flat = results.drop(columns=["ap_boot"], errors="ignore")
     flat.to_parquet(folder / "results.parquet", index=False)
     flat.to_csv(folder / "results.csv", index=False)
@@ -118,7 +163,7 @@ def _save(folder: Path, results: pd.DataFrame, ref: pd.DataFrame, cfg, t_start: 
     ranking = report.ranked_table(results, metric)
     trained = sum(1 for m in models.values() if m["trained"])
     cells = report.add_cell(results)
-    header = {"run": folder.name, "medstrata": __version__,
+    header = {"run": name, "medstrata": __version__,
               "tasks (dataset × kind × setting)": cells.cell.nunique(),
               "seeds": sorted(int(s) for s in results.seed.unique()),
               "task × seed cells": results.task_id.nunique(),

@@ -51,8 +51,8 @@ def _group(name: str, option: str) -> dict[str, Any]:
 def method_configs(cfg: DictConfig) -> list[dict[str, Any]]:
     """Method name + params for every method of the run.
 
-    A method's params are its ``method/<name>.yaml`` params (if that file exists) updated with the
-    command line's ``method_params.<name>.<param>=<value>``. Every parameter is checked against the
+    A method's params are its constructor defaults updated with the command line's
+    ``method_params.<name>.<param>=<value>``. Every parameter is checked against the
     method's constructor signature here, before any task is built or model trained; ``random_state``
     (the run's seed) and ``n_slices`` (the suite's slice budget) are not settable per method.
     """
@@ -63,11 +63,9 @@ def method_configs(cfg: DictConfig) -> list[dict[str, Any]]:
     overrides = _method_params(cfg, names)
     out = []
     for name in names:
-        path = CONF_DIR / "method" / f"{name}.yaml"
         if name not in list_methods():
             raise SpecError(f"unknown method {name!r}; registered: {', '.join(list_methods())}")
-        conf = _group("method", name) if path.is_file() else {"name": name, "params": {}}
-        params = {**(conf.get("params") or {}), **overrides.get(name, {})}
+        params = dict(overrides.get(name, {}))
         if "random_state" in params:
             raise SpecError(f"method {name!r}: random_state is the run's seed; set seed=... instead")
         if "n_slices" in params:
@@ -137,10 +135,12 @@ def _full_cells(datasets: list[str], kinds: list[str], severities: bool) -> list
     from medstrata.data import info as minfo
 
     cells = []
+    from medstrata.strata import declaration
+
     for flag in datasets:
         multiclass = len(minfo.info(flag)["label"]) > 2
         for kind in kinds:
-            conf = _group("stratum", kind)
+            conf = declaration(kind)
             if conf["multiclass_only"] and not multiclass:
                 continue
             levels = conf["severities"] if severities else [None]
