@@ -60,8 +60,8 @@ def test_gate_catches_tags_without_distractors():
 
 def _quick_constructed_cells():
     """(dataset, target, kind, params) of every constructed stratum of ``suite=quick``, from the suite file."""
-    from medstrata.bench.app import compose
-    from medstrata.bench.suite import task_cells
+    from medstrata.runner.app import compose
+    from medstrata.runner.suite import task_cells
     from medstrata.validity.gates import CONSTRUCTED, origin
 
     out = []
