@@ -27,7 +27,7 @@ import numpy as np
 
 from medstrata.models import cache
 from medstrata.models.data import SplitArrays
-from medstrata.models.outputs import _open_verified, join_by_id, write_outputs
+from medstrata.models.outputs import join_by_id, open_core, write_outputs
 from medstrata.problem import Problem
 
 #: JTT's T: epochs of the identification model.
@@ -63,6 +63,6 @@ def attach(problem: Problem, model_dir: Path, split: str) -> Problem:
     """``problem`` with ``id_probs`` (n, C) from the identification model, joined by sample id."""
     from dataclasses import replace
 
-    with _open_verified(Path(model_dir) / "outputs" / f"{split}.npz") as z:
+    with open_core(Path(model_dir), split) as z:
         ids, probs = z["sample_ids"], z["probs"]
     return replace(problem, id_probs=join_by_id(problem.sample_ids, ids, probs).astype(np.float64))

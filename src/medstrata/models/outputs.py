@@ -176,13 +176,18 @@ def _open_verified(path: Path):
     return np.load(path, allow_pickle=False)
 
 
+def open_core(model_dir: Path, split: str):
+    """``np.load`` of a split's core outputs file (sample_ids, labels, probs, losses), hash checked."""
+    return _open_verified(_core_path(model_dir, split))
+
+
 def load_outputs(model_dir: Path, split: str, encoder: str = "penultimate") -> Problem:
     """The :class:`Problem` for one split: core outputs joined to ``encoder``'s embeddings by sample id.
 
     Rows follow the order of the split's core file. Raises FileNotFoundError if either file is missing
     and ValueError if the two files do not hold the same set of sample ids.
     """
-    with _open_verified(_core_path(model_dir, split)) as z:
+    with open_core(model_dir, split) as z:
         ids, labels, probs, losses = z["sample_ids"], z["labels"], z["probs"], z["losses"]
     with _open_verified(_emb_path(model_dir, split, encoder)) as z:
         emb_ids, emb = z["sample_ids"], z["embeddings"]
