@@ -1,7 +1,8 @@
 """The ``medstrata`` command line.
 
 Subcommands: ``build``, ``verify``, ``show``, ``list``, ``export`` (task builder), ``run``
-(the benchmark) and ``validate`` (the validity card and gates of a task or of a whole suite). User errors print one ``error:`` paragraph and exit non-zero without a traceback.
+(the benchmark), ``validate`` (the validity card and gates of a task or of a whole suite) and the
+leaderboard's ``export-submission``, ``submit`` and ``leaderboard`` (:mod:`medstrata.leaderboard.cli`). User errors print one ``error:`` paragraph and exit non-zero without a traceback.
 """
 
 from __future__ import annotations
@@ -204,12 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a benchmark suite (Hydra overrides, e.g. suite=quick)", add_help=False)
     r.add_argument("overrides", nargs=argparse.REMAINDER)
     r.set_defaults(func=_cmd_run)
+    from medstrata.leaderboard.cli import add_parsers
+
+    add_parsers(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Exit codes: 0 ok, 1 a check failed (verify, validate) or an internal error,
-    2 a user or environment error (one ``error:`` line, no traceback), 130 interrupted.
+    2 a user or environment error (one ``error:`` line, no traceback), 3 a leaderboard submission
+    was rejected (the message names field, task, sample, expected and found), 130 interrupted.
     ``--debug`` (anywhere on the line) lets every exception through with its traceback."""
     from medstrata import interrupt
 

@@ -31,7 +31,7 @@ from medstrata.problem import Problem
 from medstrata.tasks.store import Task, load_task
 
 #: Part of every method-result cache key: bump when scoring changes the numbers of a stored result.
-SCORER_VERSION = "3"  # 2: expected P@k, split-half matching, unassigned rows, AP replicates; 3: + target/task_strata, oracle per stratum column
+SCORER_VERSION = "4"  # 4: + worst_slice_acc, slice scores kept beside each result; 2: expected P@k, split-half matching, unassigned rows, AP replicates; 3: + target/task_strata, oracle per stratum column
 
 
 def _load_task(task_id: str) -> Task:
@@ -175,16 +175,43 @@ def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: st
     with locks.hold(f"result-{key}"):
         records = _read_result(cached, key, quiet=True)  # a concurrent run may have written it
         if records is None:
-            records = _run_and_score(task_id, model, method, cls, seed, embedding, int(n_slices), state)
+            records, outputs = _run_and_score(task_id, model, method, cls, seed, embedding, int(n_slices), state)
             for r in records:
                 r["result_id"] = key
+            sample_ids = problem(model["model_dir"], "test", embedding).sample_ids
+            integrity.write_verified(slices_path(cached), slices_bytes(sample_ids, outputs))
             integrity.write_verified(cached, json.dumps(records, default=float).encode())
     return records
+
+
+def slices_path(result_json: Path) -> Path:
+    """``<result id>.slices.npz`` beside a result's JSON: the method's test slice scores."""
+    return result_json.with_name(result_json.name[: -len(".json")] + ".slices.npz")
+
+
+def slices_bytes(sample_ids: np.ndarray, outputs: dict[str, np.ndarray]) -> bytes:
+    """An ``.npz`` (no pickled objects) of (n_test,) ``sample_ids`` and, per stratum column,
+    ``scores/<column>`` = (n_test, k) float64 slice scores."""
+    import io
+
+    buf = io.BytesIO()
+    arrays = {"sample_ids": np.asarray(sample_ids, dtype=str)}
+    arrays.update({f"scores/{col}": np.asarray(v, dtype=np.float64) for col, v in outputs.items()})
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def load_slices(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(sample_ids, {column: (n_test, k) scores})`` of a ``.slices.npz`` (never unpickles)."""
+    with np.load(path, allow_pickle=False) as z:
+        return z["sample_ids"], {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith("scores/")}
 
 
 def _read_result(path: Path, key: str, quiet: bool = False) -> list[dict] | None:
     """The records of a cached result, or None (reported by path unless missing or ``quiet``)."""
     why = integrity.problem(path)
+    if why is None and integrity.problem(slices_path(path)) is not None:
+        why = f"its slice scores {slices_path(path).name}: {integrity.problem(slices_path(path))}"
     if why is None:
         try:
             records = json.loads(path.read_text())
@@ -239,35 +266,65 @@ def declared_stratum_ids(task: Task, column: str) -> list[int]:
 
 
 def _run_and_score(task_id: str, model: dict, method: dict, cls, seed: int, embedding: str,
-                   n_slices: int, state: int) -> list[dict]:
-    """Fit on val, predict on test, score against every stratum column (split-half matching). The
-    oracle is fit once per column (its truth is that column), so on a multi-stratum task it is an
-    upper bound for each."""
-    from medstrata.scoring import cell_bootstrap_weights, score_split_half, split_halves
+                   n_slices: int, state: int) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Fit on val, predict on test, score against every stratum column (split-half matching).
 
+    Returns ``(records, outputs)``, ``outputs`` = {stratum column: (n_test, k) slice scores in the
+    order of the test outputs' sample ids}. The oracle is fit once per column (its truth is that
+    column), so on a multi-stratum task it is an upper bound for each; other methods once."""
     task = _load_task(task_id)
     val, test = problem(model["model_dir"], "val", embedding), problem(model["model_dir"], "test", embedding)
     if cls.needs_identification_model:
         from medstrata.models.identification import attach
 
         val, test = attach(val, model["id_model_dir"], "val"), attach(test, model["id_model_dir"], "test")
-    order = _align(task, "test", test.sample_ids)
-    half = split_halves(test.sample_ids, task_id)
-    weights = cell_bootstrap_weights(test.sample_ids, f"{task_id}/{model['model_id']}")
-    records, scores = [], None
-    for col, ids in strata_of(task, "test").items():
+    outputs, walls, scores = {}, {}, None
+    for col in task.stratum_columns():
         if cls.is_oracle or scores is None:
             t0 = time.perf_counter()
             scores = _discover(cls, method, task, val, test, n_slices, state, col)
             wall = time.perf_counter() - t0
+        outputs[col], walls[col] = scores, wall
+    meta = {"method": method["name"], "method_version": cls.version, "is_oracle": bool(cls.is_oracle),
+            "is_control": bool(cls.is_control), "random_state": state, "embedding": embedding,
+            "method_params": json.dumps(method.get("params", {}), sort_keys=True)}
+    return score_outputs(task, model, seed, meta, test, outputs, walls), outputs
+
+
+def score_outputs(task: Task, model: dict, seed: int, meta: dict, test: Problem,
+                  outputs: dict[str, np.ndarray], walls: dict[str, float] | None = None) -> list[dict]:
+    """The pinned scorer: flat records of one method on one (task, seed) cell.
+
+    Args:
+        task: the task (its manifest holds the true strata and the clean labels).
+        model: {model_id, ...} of the reference model whose test outputs ``test`` are.
+        meta: method fields of every record (method, method_version, is_oracle, is_control,
+            random_state, embedding, method_params).
+        test: the reference model's test outputs (sample ids, probs, clean labels).
+        outputs: {stratum column: (n_test, k) slice scores in the order of ``test.sample_ids``}.
+        walls: optional {column: seconds of discovery}; NaN when absent (scored from a file).
+
+    Split-half AP and friends (:func:`medstrata.scoring.score_split_half`, halves and bootstrap
+    weights keyed by the task and model ids) plus ``worst_slice_acc``. ``medstrata run`` and the
+    leaderboard both score through this function, so their numbers are the same.
+    """
+    from medstrata.scoring import cell_bootstrap_weights, score_split_half, split_halves
+    from medstrata.scoring.slice_acc import worst_slice_accuracy
+
+    order = _align(task, "test", test.sample_ids)
+    half = split_halves(test.sample_ids, task.task_id)
+    weights = cell_bootstrap_weights(test.sample_ids, f"{task.task_id}/{model['model_id']}")
+    correct = test.probs.argmax(axis=1) == test.labels
+    records = []
+    for col, ids in strata_of(task, "test").items():
+        scores = outputs[col]
         rows = score_split_half(scores, ids[order], half, declared_stratum_ids(task, col), weights)
+        worst = worst_slice_accuracy(scores, correct)
         for rec in rows:
-            records.append({**_ids(task, model, seed, col), "method": method["name"], "method_version": cls.version,
-                            "is_oracle": bool(cls.is_oracle), "is_control": bool(cls.is_control),
-                            "random_state": state, "embedding": embedding, "stratum_column": col,
-                            "method_params": json.dumps(method.get("params", {}), sort_keys=True),
+            records.append({**_ids(task, model, seed, col), **meta, "stratum_column": col,
                             "prevalence": float(np.mean(ids[order] == rec["stratum_id"])),
-                            "wall_s": wall, **_flat(rec)})
+                            "wall_s": float((walls or {}).get(col, float("nan"))),
+                            "worst_slice_acc": worst, **_flat(rec)})
     return records
 
 

@@ -158,6 +158,7 @@ def _save(folder: Path, name: str, results: pd.DataFrame, ref: pd.DataFrame, cfg
     if "ap_boot" in results:
         keys = ["result_id", "stratum_column", "stratum_id"]
         results[keys + ["ap_boot"]].to_parquet(folder / "replicates.parquet", index=False)
+    _copy_slices(folder, results["result_id"].unique())
     ref.to_parquet(folder / "reference.parquet", index=False)
     ref.to_csv(folder / "reference.csv", index=False)
     ranking = report.ranked_table(results, metric)
@@ -187,3 +188,12 @@ def _save(folder: Path, name: str, results: pd.DataFrame, ref: pd.DataFrame, cfg
     print(report.format_table(ranking[0], metric))
     print("\nReference models, test (mean over seeds):")
     print(report.reference_table(ref).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def _copy_slices(folder: Path, result_ids) -> None:
+    """``slices/<result id>.npz``: each method result's test slice scores, copied from the cache so
+    that ``medstrata export-submission`` needs nothing but the run folder."""
+    out = folder / "slices"
+    out.mkdir()
+    for rid in sorted(result_ids):
+        shutil.copyfile(J.slices_path(paths.cache_dir() / "results" / f"{rid}.json"), out / f"{rid}.npz")

@@ -1,0 +1,86 @@
+"""``medstrata submit``: validate, score with the pinned scorer, record. And ``leaderboard rescore``.
+
+* :func:`submit_file` - an *outputs* submission (a JSON file; never trusted, never executed).
+* :func:`submit_code` - a registered method (built-in or plug-in entry point) run by the maintainer
+  on every board cell; its slice scores become a payload like an outputs submission and go through
+  the same scorer; the row is marked ``verified``.
+* :func:`rescore` - recompute every stored public row with the current scorer (one transaction).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from medstrata.leaderboard import store
+from medstrata.leaderboard.checks import load_submission, parse, to_model
+from medstrata.leaderboard.schema import FORMAT, FORMAT_VERSION, Submission
+from medstrata.leaderboard.scorer import check_board, score_submission
+
+
+def scores_sha256(sub: Submission) -> str:
+    """SHA-256 of the canonical JSON of the submission's tasks (its scores, seeds, models)."""
+    tasks = {k: v.model_dump(exclude_none=True) for k, v in sub.tasks.items()}
+    return hashlib.sha256(json.dumps(tasks, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _record(sub: Submission, payload: bytes, kind: str, verified: bool, db: Path | None) -> dict:
+    board = store.get_board(board_id=sub.board.id, path=db)
+    check_board(sub, board)
+    sha = scores_sha256(sub)
+    store.precheck(board.board_id, "public", sub.method.name, sub.method.version, sha, db)
+    records = score_submission(sub, board)
+    entry = {"board_id": board.board_id, "tier": "public", "kind": kind, "name": sub.method.name,
+             "version": sub.method.version, "method": sub.method.model_dump(), "verified": verified,
+             "used_stratum_labels": sub.method.used_stratum_labels, "control": sub.method.control,
+             "scores_sha256": sha, "payload": payload, "submitted_at": store.now()}
+    sid = store.insert(entry, records, db)
+    return {"submission_id": sid, "board": board.name, "board_id": board.board_id, "rows": len(records),
+            "records": records}
+
+
+def submit_file(path: Path, db: Path | None = None) -> dict:
+    """Validate and score an outputs submission file, then store it (one transaction)."""
+    sub, data = load_submission(Path(path))
+    return _record(sub, data, "outputs", False, db)
+
+
+def submit_code(method: str, board_name: str, db: Path | None = None, **meta) -> dict:
+    """Run a registered method on every cell of the current board ``board_name`` and store the result
+    as a verified submission (its payload is the submission file the run produced)."""
+    from medstrata.leaderboard.export import code_submission
+
+    board = store.get_board(name=board_name, path=db)
+    doc = code_submission(method, board, **meta)
+    data = json.dumps(doc, sort_keys=True).encode()
+    return _record(to_model(parse(data)), data, "code", True, db)
+
+
+def rescore(db: Path | None = None) -> dict[str, int]:
+    """Recompute the records of every public submission from its stored payload with the current
+    scorer; all rows are replaced in one transaction (nothing changes if one fails)."""
+    new = {}
+    for sid, tier, _kind, payload in store.payloads(path=db):
+        if tier != "public":
+            continue
+        sub = to_model(parse(payload))
+        board = _board_any(sub.board.id, db)
+        new[sid] = score_submission(sub, board)
+    store.replace_records(new, db)
+    return {"rescored": len(new), "rows": sum(len(v) for v in new.values())}
+
+
+def _board_any(board_id: str, db: Path | None):
+    """A board by id, current or not (old submissions keep being scored on their own board)."""
+    from medstrata.leaderboard.board import Board
+
+    with store.connect(db, create=False) as con:
+        row = con.execute("SELECT definition FROM boards WHERE board_id = ?", (board_id,)).fetchone()
+    return Board.from_json(row[0])
+
+
+def header(board_name: str, board_id: str, method: dict) -> dict:
+    """The envelope of a submission document (everything but ``tasks``)."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "board": {"name": board_name, "id": board_id},
+            "method": method}
