@@ -123,7 +123,7 @@ def to_model(obj: Any) -> Submission:
         errs = exc.errors(include_url=False)
         lines = [f"{_where(e['loc'])}: {_expected(e)}; found {_found(e.get('input'))}" for e in errs[:5]]
         more = f" (and {len(errs) - 5} more)" if len(errs) > 5 else ""
-        raise SubmissionRejected(f"invalid submission ({len(errs)} problems{more}):\n  " + "\n  ".join(lines)) from None
+        raise SubmissionRejected(f"invalid submission ({len(errs)} problem{'s' * (len(errs) > 1)}{more}):\n  " + "\n  ".join(lines)) from None
 
 
 def load_submission(path: Path) -> tuple[Submission, bytes]:
