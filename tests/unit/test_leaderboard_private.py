@@ -6,6 +6,8 @@ test trains one two-epoch model of the smoke suite on it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medstrata.errors import PrivateSecretError
+from medstrata.errors import PrivateSecretError, SpecError
 from medstrata.leaderboard import private as P
 from medstrata.leaderboard.private_plan import private_plan
 from medstrata.problem import Problem
@@ -168,6 +170,9 @@ def private_run(tmp_path_factory):
         mp.setenv("MEDSTRATA_OFFLINE", "1")
         mp.setattr(jobs, "_source_cached", lambda root, flag, size: synthetic_source(flag, n=SIZES))
         records = {m: P.run_private(m, SECRET, suite="smoke", overrides=("seeds=[0]",)) for m in ("random", "loss_rank")}
+        gated = io.StringIO()
+        with contextlib.redirect_stdout(gated), pytest.raises(SpecError, match="failed the validity gates"):
+            P.run_private("random", SECRET, suite="smoke", overrides=("seeds=[0]", "suite.gates=exclude"))
         cfg = P.private_config("random", "smoke", ("seeds=[0]",))
         job = private_plan(SECRET, cfg)[0]
         task_id = next(p.name for p in (home / "tasks").iterdir() if not p.name.startswith("."))
@@ -176,15 +181,17 @@ def private_run(tmp_path_factory):
         public = jobs.method_job(task_id, model, method, job["seed"], "penultimate", n_slices=5)
         renamed = jobs.method_job(task_id, model, method, job["seed"], "penultimate", n_slices=5,
                                   rename=P.renaming(SECRET))
-    return records, job, task_id, public, renamed
+    return records, job, task_id, public, renamed, gated.getvalue()
 
 
 def test_run_private_records_say_private_and_reveal_nothing(private_run):
-    records, job, task_id, _, _ = private_run
+    records, job, task_id, *_ = private_run
     text = json.dumps(records)
     for rows in records.values():
         assert rows and all(r["tier"] == "private" and r["task_id"].startswith("priv-") for r in rows)
-        assert all(set(r) <= {"tier", "task_id", "result_id", "seed", "random_state", *P.PUBLIC_COLUMNS} for r in rows)
+        assert all(set(r) <= {"tier", "secret_id", "task_id", "result_id", "seed", "random_state",
+                              *P.PUBLIC_COLUMNS} for r in rows)
+        assert {r["secret_id"] for r in rows} == {P.secret_id(SECRET)} != {P.secret_id(OTHER)}
         assert {r["seed"] for r in rows} == {0} and {r["dataset"] for r in rows} == {"pneumoniamnist"}
         assert all(np.isfinite(r["ap"]) for r in rows)
     assert SECRET not in text and task_id not in text and "pneumoniamnist-28-" not in text
@@ -194,7 +201,20 @@ def test_run_private_records_say_private_and_reveal_nothing(private_run):
 
 
 def test_renaming_keeps_scores_of_an_order_free_method_and_its_own_cache_key(private_run):
-    _, _, _, public, renamed = private_run
+    _, _, _, public, renamed, _ = private_run
     assert public[0]["result_id"] != renamed[0]["result_id"]
     for a, b in zip(public, renamed):
         assert a["stratum_id"] == b["stratum_id"] and a["ap"] == pytest.approx(b["ap"])
+
+
+def test_gates_exclude_failing_private_tasks_without_describing_them(private_run):
+    """The smoke suite's 2-epoch models do no harm: with gates=exclude every private task fails,
+    and the message counts them without naming a stratum parameter or seed."""
+    _, job, *_, out = private_run
+    assert "1 of 1 task(s) EXCLUDED" in out and "held-out tasks" in out
+    assert "rho" not in out and "marker" not in out and str(job["seed"]) not in out
+
+
+def test_pixel_embeddings_are_refused():
+    with pytest.raises(SpecError, match="pixel_pca.*official images"):
+        P.private_config("random", "smoke", ("embedding=pixel_pca",))

@@ -65,7 +65,7 @@ def test_plugin_version_bump_recomputes(tmp_path, monkeypatch, use_site):
     monkeypatch.setenv("MEDSTRATA_HOME", str(tmp_path / "home"))
     calls = []
 
-    def fake_run(task_id, model, method, cls, seed, embedding, n_slices, state):
+    def fake_run(task_id, model, method, cls, seed, embedding, n_slices, state, rename=None):
         calls.append(method_package(method["name"]))
         return [{"method": method["name"], "ap": 0.5}]
 

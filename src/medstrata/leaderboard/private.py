@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from medstrata.errors import PrivateSecretError
+from medstrata.errors import PrivateSecretError, SpecError
 from medstrata.leaderboard.private_plan import hmac_hex, private_plan
 from medstrata.problem import Problem, Renaming
 
@@ -41,6 +41,9 @@ MIN_SECRET_CHARS = 16
 _HOW = (f"set {SECRET_ENV} to the maintainer's secret (at least {MIN_SECRET_CHARS} characters), or "
         f"{SECRET_FILE_ENV} to the path of a file outside the repository that holds it, e.g. "
         f"`python -c 'import secrets; print(secrets.token_hex(32))' > ~/.medstrata_private_secret`")
+
+#: Embeddings a private run may use: the reference model's own features. ``pixel_pca`` is refused.
+PRIVATE_EMBEDDINGS = ("penultimate",)
 
 #: Record columns that may leave the maintainer's machine (everything else is dropped).
 PUBLIC_COLUMNS = (
@@ -108,6 +111,12 @@ def alias(secret: str, what: str, real_id: str) -> str:
     return "priv-" + hmac_hex(secret, ["alias", what, str(real_id)])[:16]
 
 
+def secret_id(secret: str) -> str:
+    """``k-<8 hex>``: which secret (round of the private tier) a record belongs to; a keyed hash,
+    so it tells rounds apart without revealing the secret."""
+    return "k-" + hmac_hex(secret, ["secret_id"])[:8]
+
+
 def renaming(secret: str) -> Renaming:
     """The private tier's :class:`~medstrata.problem.Renaming` (real id -> :func:`opaque_id`). Its
     ``key`` (part of result cache keys) is a keyed hash, not the secret."""
@@ -155,6 +164,10 @@ def private_config(method_name: str, suite: str = "quick", overrides: tuple[str,
                                f"only: {', '.join(list_methods())}")
     cfg = app.compose([f"suite={suite}", f"methods=[{method_name}]", *overrides])
     preflight.check_options(cfg)
+    if str(cfg.embedding) not in PRIVATE_EMBEDDINGS:
+        raise SpecError(f"embedding={cfg.embedding}: the private tier runs with {', '.join(PRIVATE_EMBEDDINGS)} only "
+                        "(an embedding computed from the pixels alone, such as pixel_pca, can be matched to the "
+                        "official images, which gives the source index away)")
     return cfg
 
 
@@ -180,12 +193,30 @@ def run_private(method_name: str, secret: str, suite: str = "quick", progress: b
     preflight.check_jobs(cfg, jobs)
     paths.check_home()
     models = build_and_train(cfg, jobs, progress)
-    records = discover(cfg, jobs, models, progress, rename=renaming(secret))
-    return private_records(records, jobs, secret)
+    kept = _gated(cfg, jobs, models)
+    records = discover(cfg, kept, models, progress, rename=renaming(secret))
+    return private_records(records, kept, secret)
+
+
+def _gated(cfg, jobs: list[dict], models: dict[str, dict]) -> list[dict]:
+    """The jobs whose cell passes the validity gates (suite key ``gates: exclude``), measured as in
+    ``medstrata run``; the failing cells are counted on stdout, never described."""
+    from medstrata.errors import SpecError
+    from medstrata.validity import run as V
+
+    mode = str(cfg.suite.get("gates", "exclude"))
+    if mode == "report":
+        return jobs
+    excluded = V.announce(V.cards_for_run(jobs, models), mode, describe=False)
+    kept = [job for job in jobs if V.cell_key(job) not in excluded]
+    if not kept:
+        raise SpecError(f"every private task of suite {cfg.suite.name} failed the validity gates")
+    return kept
 
 
 def private_records(records: list[dict], jobs: list[dict], secret: str) -> list[dict]:
-    """Records fit to publish: the :data:`PUBLIC_COLUMNS` of each, ``tier="private"``, ``task_id``
+    """Records fit to publish: the :data:`PUBLIC_COLUMNS` of each, ``tier="private"``,
+    ``secret_id`` (:func:`secret_id`), ``task_id``
     and ``result_id`` as :func:`alias` es, ``seed`` the replicate number (0 .. n - 1) of the job, not
     its seed, and ``random_state = seed + 1000 r`` on that number (r: the discovery state).
 
@@ -193,12 +224,13 @@ def private_records(records: list[dict], jobs: list[dict], secret: str) -> list[
     ``prevalence``, ``n``, ``n_members``, ``n_half_a`` (counts name a subclass), matched slice
     indices, the real seed and random state."""
     replicate = {job["task_id"]: int(job["replicate"]) for job in jobs}
+    key_id = secret_id(secret)
     out = []
     for rec in records:
         r = (int(rec["random_state"]) - int(rec["seed"])) // 1000
         rep = replicate[rec["task_id"]]
         public = {k: rec[k] for k in PUBLIC_COLUMNS if k in rec}
-        out.append({"tier": "private", "task_id": alias(secret, "task", rec["task_id"]),
+        out.append({"tier": "private", "secret_id": key_id, "task_id": alias(secret, "task", rec["task_id"]),
                     "result_id": alias(secret, "result", rec["result_id"]), "seed": rep,
                     "random_state": rep + 1000 * r, **public})
     return out
