@@ -21,7 +21,7 @@ from medstrata.leaderboard.private_plan import private_plan
 from medstrata.problem import Problem
 from medstrata.strata import declaration
 from medstrata.tasks.spec import resolve_spec
-from tests.conftest import synthetic_source
+from tests.conftest import synthetic_home, synthetic_source
 
 SECRET = "maintainer-secret-0123456789abcdef"
 OTHER = "maintainer-secret-fedcba9876543210"
@@ -165,10 +165,7 @@ def private_run(tmp_path_factory):
     from medstrata.runner import jobs
 
     home = tmp_path_factory.mktemp("private_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MEDSTRATA_HOME", str(home))
-        mp.setenv("MEDSTRATA_OFFLINE", "1")
-        mp.setattr(jobs, "_source_cached", lambda root, flag, size: synthetic_source(flag, n=SIZES))
+    with synthetic_home(home, SIZES):
         records = {m: P.run_private(m, SECRET, suite="smoke", overrides=("seeds=[0]",)) for m in ("random", "loss_rank")}
         gated = io.StringIO()
         with contextlib.redirect_stdout(gated), pytest.raises(SpecError, match="failed the validity gates"):
