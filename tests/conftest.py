@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -51,6 +52,19 @@ def synthetic_source(flag: str = "bloodmnist", n: tuple[int, int, int] = (400, 1
         labels[split] = lab.astype(np.uint8).reshape(m, 1)
     return Source(flag=flag, size=28, path=Path(f"/synthetic/{flag}.npz"), md5="0" * 32,
                   sha256=f"{seed:064x}", images=images, labels=labels)
+
+
+@contextlib.contextmanager
+def synthetic_home(home: Path, n: tuple[int, int, int] = (400, 120, 200)):
+    """For module-scoped fixtures: ``MEDSTRATA_HOME=home``, offline, and every official source
+    replaced by :func:`synthetic_source` of ``n`` samples; yields the ``MonkeyPatch``."""
+    from medstrata.runner import jobs
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDSTRATA_HOME", str(home))
+        mp.setenv("MEDSTRATA_OFFLINE", "1")
+        mp.setattr(jobs, "_source_cached", lambda root, flag, size: synthetic_source(flag, n=n))
+        yield mp
 
 
 @pytest.fixture

@@ -51,3 +51,8 @@ class CorruptArtifactError(MedStrataError):
 class EnvironmentProblemError(MedStrataError):
     """The environment stops MedStrata (an unwritable ``MEDSTRATA_HOME``, a read-only disk);
     the message names the path."""
+
+
+class PrivateSecretError(MedStrataError):
+    """The leaderboard's private tier has no usable maintainer secret (unset, too short, or a file
+    inside the repository); the message says how to set it and never contains it."""

@@ -6,7 +6,8 @@ ground-truth strata. Only the scorer and the oracle control read the task manife
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
@@ -74,3 +75,47 @@ class Problem:
             self.embeddings[index], self.embedding_name,
             None if self.id_probs is None else self.id_probs[index],
         )
+
+
+@dataclass(frozen=True)
+class Renaming:
+    """A one-to-one renaming of sample ids, for a method that must not see the real ids.
+
+    A method gets :meth:`problem` (ids renamed, rows in the order of the new ids, so neither an id
+    nor a row position carries the original id); its scores are put back in the original row order
+    with :meth:`restore`. The scorer keeps joining by the real ids.
+
+    Attributes:
+        key: identity of the renaming (part of the cache key of a result computed through it); it
+            must not carry the renaming's key material.
+        rename: real sample id -> new sample id (str -> str, one-to-one). Kept out of ``repr``: it
+            may close over a secret.
+    """
+
+    key: str
+    rename: Callable[[str], str] = field(repr=False)
+
+    def ids(self, sample_ids: np.ndarray) -> np.ndarray:
+        """(n,) object array of the new ids of ``sample_ids``, same order."""
+        return np.asarray([self.rename(str(s)) for s in sample_ids.tolist()], dtype=object)
+
+    def _sorted(self, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+        """(new ids in ``problem``'s row order, positions that sort them)."""
+        new = self.ids(problem.sample_ids)
+        return new, np.argsort(new.astype(str), kind="stable")
+
+    def problem(self, problem: Problem) -> Problem:
+        """``problem`` with renamed ids, its rows sorted by new id."""
+        new, order = self._sorted(problem)
+        return replace(problem.take(order), sample_ids=new[order])
+
+    def truth(self, truth: dict) -> dict:
+        """{real id: value} -> {new id: value}."""
+        return {self.rename(str(k)): v for k, v in truth.items()}
+
+    def restore(self, scores: np.ndarray, problem: Problem) -> np.ndarray:
+        """Rows of ``scores``, computed on ``self.problem(problem)``, back in ``problem``'s row order."""
+        order = self._sorted(problem)[1]
+        out = np.empty_like(scores)
+        out[order] = scores
+        return out

@@ -13,6 +13,7 @@ import importlib
 import sys
 import warnings
 
+import numpy as np
 import pytest
 
 from medstrata.runner import jobs as J
@@ -65,9 +66,9 @@ def test_plugin_version_bump_recomputes(tmp_path, monkeypatch, use_site):
     monkeypatch.setenv("MEDSTRATA_HOME", str(tmp_path / "home"))
     calls = []
 
-    def fake_run(task_id, model, method, cls, seed, embedding, n_slices, state):
+    def fake_run(task_id, model, method, cls, seed, embedding, n_slices, state, rename=None):
         calls.append(method_package(method["name"]))
-        return [{"method": method["name"], "ap": 0.5}]
+        return [{"method": method["name"], "ap": 0.5}], np.array(["s-0"]), {"stratum_x": np.zeros((1, 1))}
 
     monkeypatch.setattr(J, "_run_and_score", fake_run)
     v1, v2 = _install(tmp_path, "0.0.1"), _install(tmp_path, "0.0.2")

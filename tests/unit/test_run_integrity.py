@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from medstrata.cli import main
-from tests.conftest import synthetic_source
+from tests.conftest import synthetic_home, synthetic_source
 
 pytestmark = pytest.mark.slow  # a few end-to-end runs: ~1 min of CPU in all
 
@@ -59,10 +59,7 @@ def _trained(folder: Path) -> tuple[int, int]:
 def clean_home(tmp_path_factory):
     """One clean run, shared by the tests below (each works on its own copy of the home)."""
     home = tmp_path_factory.mktemp("clean_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MEDSTRATA_HOME", str(home))
-        mp.setenv("MEDSTRATA_OFFLINE", "1")
-        _synthetic(mp)
+    with synthetic_home(home):
         rc = main(list(ARGS))
     assert rc == 0
     folder = next(p for p in (home / "runs").iterdir() if not p.name.startswith("."))

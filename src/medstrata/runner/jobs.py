@@ -27,7 +27,7 @@ import numpy as np
 from medstrata import __version__, integrity, paths
 from medstrata.hashing import content_hash
 from medstrata.models.train import for_image_kind
-from medstrata.problem import Problem
+from medstrata.problem import Problem, Renaming
 from medstrata.tasks.store import Task, load_task
 
 #: Part of every method-result cache key: bump when scoring changes the numbers of a stored result.
@@ -154,20 +154,25 @@ def reference_record(task_id: str, model: dict, seed: int, embedding: str) -> li
 
 
 def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: str,
-               n_slices: int, random_state: int | None = None) -> list[dict]:
+               n_slices: int, random_state: int | None = None, rename: Renaming | None = None) -> list[dict]:
     """Run one discovery method (fit on val, predict on test) and score it; cached by content hash.
 
     ``n_slices`` is the suite's slice budget, passed to every method; ``random_state`` is the
     method's discovery seed (default: ``seed``). Both are part of the cache key and of every record.
     The cached JSON is used only if it matches its recorded SHA-256 (:mod:`medstrata.integrity`);
     a truncated or edited file is reported by path and recomputed. Computing holds the result's lock.
+
+    ``rename`` (the leaderboard's private tier): the method sees its Problems through this
+    :class:`~medstrata.problem.Renaming` (other ids, other row order); the scorer still joins by the
+    real ids. Its ``key`` joins the cache key; without it, keys and records are those of a plain run.
     """
     from medstrata import locks
     from medstrata.methods import get_method_class
 
     cls = get_method_class(method["name"])
     state = seed if random_state is None else int(random_state)
-    key = result_key(task_id, model, method, seed, embedding, int(n_slices), state)
+    key = result_key(task_id, model, method, seed, embedding, int(n_slices), state,
+                     None if rename is None else rename.key)
     cached = paths.cache_dir() / "results" / f"{key}.json"
     records = _read_result(cached, key)
     if records is not None:
@@ -175,10 +180,10 @@ def method_job(task_id: str, model: dict, method: dict, seed: int, embedding: st
     with locks.hold(f"result-{key}"):
         records = _read_result(cached, key, quiet=True)  # a concurrent run may have written it
         if records is None:
-            records, outputs = _run_and_score(task_id, model, method, cls, seed, embedding, int(n_slices), state)
+            records, sample_ids, outputs = _run_and_score(task_id, model, method, cls, seed, embedding,
+                                                          int(n_slices), state, rename)
             for r in records:
                 r["result_id"] = key
-            sample_ids = problem(model["model_dir"], "test", embedding).sample_ids
             integrity.write_verified(slices_path(cached), slices_bytes(sample_ids, outputs))
             integrity.write_verified(cached, json.dumps(records, default=float).encode())
     return records
@@ -226,9 +231,10 @@ def _read_result(path: Path, key: str, quiet: bool = False) -> list[dict] | None
 
 
 def _discover(cls, method: dict, task: Task, val: Problem, test: Problem, n_slices: int, state: int,
-              column: str | None = None):
+              column: str | None = None, rename: Renaming | None = None):
     """(n_test, n_slices) slice scores from :func:`medstrata.methods.run_method` (which checks the
-    shape, finiteness and range); the oracle control gets the truth of ``column``."""
+    shape, finiteness and range), rows in ``test``'s order; the oracle control gets the truth of
+    ``column``. With ``rename`` the method sees renamed Problems (see :func:`method_job`)."""
     from medstrata.methods import run_method
 
     given = dict(method.get("params", {}))
@@ -237,16 +243,19 @@ def _discover(cls, method: dict, task: Task, val: Problem, test: Problem, n_slic
                          "not by the method config")
     params = {**given, "n_slices": n_slices, "random_state": state}
     if cls.is_oracle:
-        params["truth"] = dict(zip(task.manifest.sample_id, task.manifest[column]))
-    return run_method(method["name"], params, val, test)
+        truth = dict(zip(task.manifest.sample_id, task.manifest[column]))
+        params["truth"] = truth if rename is None else rename.truth(truth)
+    if rename is None:
+        return run_method(method["name"], params, val, test)
+    return rename.restore(run_method(method["name"], params, rename.problem(val), rename.problem(test)), test)
 
 
 def result_key(task_id: str, model: dict, method: dict, seed: int, embedding: str, n_slices: int,
-               state: int) -> str:
+               state: int, rename: str | None = None) -> str:
     """Cache key (and ``result_id``) of one method result: task, model, method name, resolved params,
     the method's own ``version``, the distribution that provides it and that distribution's version
     (``medstrata`` for built-ins; a plug-in's own), seed, embedding, slice budget, discovery random
-    state and scorer version."""
+    state and scorer version; plus ``rename`` (a :class:`~medstrata.problem.Renaming` key) when given."""
     from medstrata.methods import get_method_class, method_package
 
     cls = get_method_class(method["name"])
@@ -257,6 +266,8 @@ def result_key(task_id: str, model: dict, method: dict, seed: int, embedding: st
              "package_version": package_version, "n_slices": int(n_slices), "random_state": int(state)}
     if cls.needs_identification_model:
         parts["id_model"] = model["id_model_id"]
+    if rename is not None:
+        parts["rename"] = rename
     return content_hash(parts)
 
 
@@ -266,11 +277,12 @@ def declared_stratum_ids(task: Task, column: str) -> list[int]:
 
 
 def _run_and_score(task_id: str, model: dict, method: dict, cls, seed: int, embedding: str,
-                   n_slices: int, state: int) -> tuple[list[dict], dict[str, np.ndarray]]:
+                   n_slices: int, state: int, rename: Renaming | None = None
+                   ) -> tuple[list[dict], np.ndarray, dict[str, np.ndarray]]:
     """Fit on val, predict on test, score against every stratum column (split-half matching).
 
-    Returns ``(records, outputs)``, ``outputs`` = {stratum column: (n_test, k) slice scores in the
-    order of the test outputs' sample ids}. The oracle is fit once per column (its truth is that
+    Returns ``(records, sample_ids, outputs)``: the test outputs' (n_test,) sample ids and
+    {stratum column: (n_test, k) slice scores in that order}. The oracle is fit once per column (its truth is that
     column), so on a multi-stratum task it is an upper bound for each; other methods once."""
     task = _load_task(task_id)
     val, test = problem(model["model_dir"], "val", embedding), problem(model["model_dir"], "test", embedding)
@@ -282,13 +294,13 @@ def _run_and_score(task_id: str, model: dict, method: dict, cls, seed: int, embe
     for col in task.stratum_columns():
         if cls.is_oracle or scores is None:
             t0 = time.perf_counter()
-            scores = _discover(cls, method, task, val, test, n_slices, state, col)
+            scores = _discover(cls, method, task, val, test, n_slices, state, col, rename)
             wall = time.perf_counter() - t0
         outputs[col], walls[col] = scores, wall
     meta = {"method": method["name"], "method_version": cls.version, "is_oracle": bool(cls.is_oracle),
             "is_control": bool(cls.is_control), "random_state": state, "embedding": embedding,
             "method_params": json.dumps(method.get("params", {}), sort_keys=True)}
-    return score_outputs(task, model, seed, meta, test, outputs, walls), outputs
+    return score_outputs(task, model, seed, meta, test, outputs, walls), test.sample_ids, outputs
 
 
 def score_outputs(task: Task, model: dict, seed: int, meta: dict, test: Problem,

@@ -34,45 +34,26 @@ from medstrata.runner import report
 from medstrata.errors import SpecError
 from medstrata.validity import run as V
 from medstrata.hashing import content_hash
+from medstrata.problem import Renaming
 
 
 def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     t_start = time.perf_counter()
     progress = bool(cfg.progress)
-    model_spec = dict(cfg.suite.get("model", {}))
     embedding = str(cfg.embedding)
     methods = _resolved_methods(planned)
     run_id = content_hash({"config": cfg_dict, "version": __version__, "methods": methods})[:12]
     folder = paths.runs_dir() / f"{cfg.suite.name}-{run_id}"
     sweep_stale_temps()
 
-    for job in tqdm(planned, desc="build tasks", disable=not progress):
-        interrupt.check()
-        job["task_id"] = J.task_job(job["dataset"], job["strata"], job["seed"], job.get("target"),
-                                    int(cfg.suite.get("size", 28)))
-    models, reference = {}, []
-    for job in tqdm(planned, desc="reference models", disable=not progress):
-        interrupt.check()
-        spec = {**model_spec, **job.get("model", {})}
-        model = J.model_job(job["task_id"], spec, job["seed"], progress=False)
-        if _needs_identification(job["methods"]):
-            model.update(J.identification_job(job["task_id"], spec, job["seed"]))
-        models[job["task_id"]] = model
-        reference += J.reference_record(job["task_id"], model, job["seed"], embedding)
-    trained = sum(1 for m in models.values() if m["trained"])
-    print(f"reference models: {trained} trained by this run, {len(models) - trained} reused", file=sys.stderr)
-    n_slices, states = slice_budget(cfg.suite), int(cfg.suite.get("discovery_states", 1))
+    models = build_and_train(cfg, planned, progress)
+    reference = [r for job in planned
+                 for r in J.reference_record(job["task_id"], models[job["task_id"]], job["seed"], embedding)]
     mode = str(cfg.suite.get("gates", "exclude"))
     cards = V.cards_for_run(planned, models)
     excluded = V.announce(cards, mode)
     kept = [job for job in planned if V.cell_key(job) not in excluded]
-    records = []
-    pairs = [(job, m, r) for job in kept for m in job["methods"] for r in range(states)]
-    for job, method, r in tqdm(pairs, desc="discovery methods", disable=not progress):
-        interrupt.check()
-        records += J.method_job(job["task_id"], models[job["task_id"]], method, job["seed"], embedding,
-                                n_slices=n_slices, random_state=job["seed"] + 1000 * r)
-    results = pd.DataFrame(records)
+    results = pd.DataFrame(discover(cfg, kept, models, progress))
     V.attach_recover(cards, kept, results)
     V.attach_dose(cards)
     kept_ids = {job["task_id"] for job in kept}
@@ -85,6 +66,42 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     if results.empty:
         raise SpecError(f"every task of suite {cfg.suite.name} failed the validity gates; see {folder / 'validity.md'}")
     return folder
+
+
+def build_and_train(cfg, planned: list[dict[str, Any]], progress: bool) -> dict[str, dict]:
+    """Build every job's task (sets ``job["task_id"]``) and train or reuse its reference model, plus
+    JTT's identification model where a method of the job reads it; returns {task id: model record}."""
+    model_spec = dict(cfg.suite.get("model", {}))
+    for job in tqdm(planned, desc="build tasks", disable=not progress):
+        interrupt.check()
+        job["task_id"] = J.task_job(job["dataset"], job["strata"], job["seed"], job.get("target"),
+                                    int(cfg.suite.get("size", 28)))
+    models = {}
+    for job in tqdm(planned, desc="reference models", disable=not progress):
+        interrupt.check()
+        spec = {**model_spec, **job.get("model", {})}
+        model = J.model_job(job["task_id"], spec, job["seed"], progress=False)
+        if _needs_identification(job["methods"]):
+            model.update(J.identification_job(job["task_id"], spec, job["seed"]))
+        models[job["task_id"]] = model
+    trained = sum(1 for m in models.values() if m["trained"])
+    print(f"reference models: {trained} trained by this run, {len(models) - trained} reused", file=sys.stderr)
+    return models
+
+
+def discover(cfg, jobs: list[dict[str, Any]], models: dict[str, dict], progress: bool,
+             rename: Renaming | None = None) -> list[dict]:
+    """Every method of every job, ``discovery_states`` times (``random_state = seed + 1000 r``), fit
+    on val and scored on test (:func:`~medstrata.runner.jobs.method_job`; ``rename``: see there)."""
+    n_slices, states = slice_budget(cfg.suite), int(cfg.suite.get("discovery_states", 1))
+    embedding = str(cfg.embedding)
+    records = []
+    pairs = [(job, m, r) for job in jobs for m in job["methods"] for r in range(states)]
+    for job, method, r in tqdm(pairs, desc="discovery methods", disable=not progress):
+        interrupt.check()
+        records += J.method_job(job["task_id"], models[job["task_id"]], method, job["seed"], embedding,
+                                n_slices=n_slices, random_state=job["seed"] + 1000 * r, rename=rename)
+    return records
 
 
 def sweep_stale_temps() -> None:

@@ -84,8 +84,9 @@ def _gap(card: dict, column: str, stratum_id: int) -> float:
     return float("nan")
 
 
-def announce(cards: dict[str, dict], mode: str) -> set[str]:
-    """Print every failing task loudly; returns the cell keys to exclude (empty in ``report`` mode)."""
+def announce(cards: dict[str, dict], mode: str, describe: bool = True) -> set[str]:
+    """Print every failing task loudly; returns the cell keys to exclude (empty in ``report`` mode).
+    ``describe=False`` (the private tier's held-out tasks) prints how many fail, not which or why."""
     if mode not in GATE_MODES:
         from medstrata.errors import SpecError
 
@@ -94,8 +95,9 @@ def announce(cards: dict[str, dict], mode: str) -> set[str]:
     if failed:
         verb = "EXCLUDED from this run" if mode == "exclude" else "FAILS the validity gates (reported only)"
         bar = "!" * 78
-        print(f"\n{bar}\n{len(failed)} of {len(cards)} task(s) {verb}:")
-        for k in sorted(failed):
+        print(f"\n{bar}\n{len(failed)} of {len(cards)} task(s) {verb}" + (":" if describe else
+              " (held-out tasks: which and why is not printed)"))
+        for k in sorted(failed) if describe else ():
             print(f"  - {cards[k]['cell']}: " + "; ".join(cards[k]["failures"]))
         print(bar + "\n")
     return failed if mode == "exclude" else set()
