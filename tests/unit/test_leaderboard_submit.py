@@ -185,3 +185,28 @@ def test_a_submit_killed_inside_its_transaction_leaves_no_row(home, tmp_path):
         assert con.execute("SELECT count(*) FROM results").fetchone()[0] == 0
     out = submit_file(write(doc, tmp_path / "k2.json"))  # the store still works, the same file now lands
     assert out["submission_id"] >= 1 and out["rows"] == 4
+
+
+def test_a_private_code_submission_is_stored_beside_the_public_one_and_rescored(home, monkeypatch):
+    from medstrata.leaderboard import store
+    from medstrata.leaderboard.submit import rescore, submit_code, submit_private
+
+    secret = "s3cret-for-the-private-tier-test"
+    monkeypatch.setenv("MEDSTRATA_PRIVATE_SECRET", secret)
+    submit_code("loss_rank", None)
+    out = submit_private("loss_rank", None, overrides=("seeds=[0,1]",))
+    records, subs = store.frames(store.get_board())
+    assert sorted(subs.tier) == ["private", "public"] and subs.verified.all()
+    assert set(records.board_name) == {"loss_rank 1"}  # one label, two tiers: shown side by side
+    private = records[records.tier == "private"]
+    assert len(private) == out["rows"] == 4 and private.task_id.str.startswith("priv-").all()
+    raw = b"".join(p.read_bytes() for p in store.db_path().parent.glob("leaderboard.db*"))
+    public_tasks = set(records[records.tier == "public"].task_id)
+    assert secret.encode() not in raw
+    assert not any(t.encode() in raw for t in _private_task_ids(home[0]) - public_tasks)
+    assert rescore()["rescored"] == 2
+
+
+def _private_task_ids(home: Path) -> set[str]:
+    """Every task id built under ``home`` (the private ones are not in the public board)."""
+    return {p.name for p in (home / "tasks").iterdir() if len(p.name) == 16}

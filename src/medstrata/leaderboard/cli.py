@@ -4,6 +4,7 @@
   medstrata export-submission <run folder> --method loss_rank --out sub.json
   medstrata submit sub.json                               # validate, score (pinned scorer), store
   medstrata submit --method my_plugin --board quick       # run an installed method: verified
+  medstrata submit --method my_plugin --tier private      # the held-out tier (needs the secret)
   medstrata leaderboard build --out leaderboard/site      # static page + Markdown + CSV + plot
   medstrata leaderboard rescore                           # recompute every row with this scorer
   medstrata leaderboard list
@@ -58,8 +59,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     if (args.file is None) == (args.method is None):
         raise SpecError("give either a submission file or --method <registered method> (not both)")
+    if args.tier == "private" and args.method is None:
+        raise SpecError("the private tier takes code submissions only: --method <registered method> --tier private")
     if args.file is not None:
         out = submit_file(Path(args.file), _db(args))
+    elif args.tier == "private":
+        from medstrata.leaderboard.submit import submit_private
+
+        out = submit_private(args.method, args.board, _db(args), tuple(args.override), **_meta(args))
     else:
         out = submit_code(args.method, args.board, _db(args), **_meta(args))
     ap = [r["ap"] for r in out["records"] if r["ap"] == r["ap"]]
@@ -122,6 +129,10 @@ def add_parsers(sub) -> None:
     s.add_argument("file", nargs="?", default=None)
     s.add_argument("--method", default=None, help="run this registered method instead (verified)")
     s.add_argument("--board", default=None, help="with --method: the board name (default: the only current one)")
+    s.add_argument("--tier", choices=["public", "private"], default="public",
+                   help="with --method: private = the secret-derived held-out tasks (docs/private_tier.md)")
+    s.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --tier private: a `medstrata run` override, e.g. seeds=[0] (their number is kept)")
     s.add_argument("--db", default=None)
     _meta_args(s)
     s.set_defaults(func=cmd_submit)

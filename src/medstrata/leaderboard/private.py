@@ -51,6 +51,7 @@ PUBLIC_COLUMNS = (
     "is_control", "embedding", "stratum_column", "stratum_id", "n_slices", "medstrata_version",
     "wall_s", "match_by", "n_directions", "split_agreement", "nan_reason", "ap", "auroc", "p_at_10",
     "p_at_25", "precision", "recall", "f1", "ap_insample", "p_at_10_dcbench", "ami", "ari", "ap_boot",
+    "worst_slice_acc",
 )
 
 

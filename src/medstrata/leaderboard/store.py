@@ -237,6 +237,8 @@ def frames(board: Board, path: Path | None = None) -> tuple[pd.DataFrame, pd.Dat
     subs = _submission_columns(subs, board)
     records = pd.DataFrame([json.loads(r) for r in res.record]) if len(res) else pd.DataFrame()
     if len(records):
+        for col in ("stratum_params", "task_strata", "target"):  # private records carry no spec
+            records[col] = records[col].fillna("") if col in records else ""
         records["submission_id"] = res.submission_id.to_numpy()
         info = subs.set_index("submission_id")
         records["board_name"] = records.submission_id.map(info.board_name)

@@ -57,18 +57,52 @@ def submit_code(method: str, board_name: str, db: Path | None = None, **meta) ->
     return _record(to_model(parse(data)), data, "code", True, db)
 
 
+def submit_private(method: str, board_name: str | None, db: Path | None = None,
+                   overrides: tuple[str, ...] = (), **meta) -> dict:
+    """Run a registered method in the private tier (secret from the environment, see
+    :mod:`.private`) on the held-out tasks of the board's suite and store the records, which carry
+    no spec, seed or sample id, as a verified private submission beside the public board."""
+    from medstrata.leaderboard.export import method_meta
+    from medstrata.leaderboard.private import load_secret, run_private
+
+    board = store.get_board(name=board_name, path=db)
+    records = run_private(method, load_secret(), suite=board.name, overrides=tuple(overrides))
+    info = method_meta(method, board.embedding, **meta)
+    payload = json.dumps({"method": info, "overrides": list(overrides), "records": records}, sort_keys=True,
+                         default=float).encode()
+    entry = {"board_id": board.board_id, "tier": "private", "kind": "code", "name": info["name"],
+             "version": info["version"], "method": info, "verified": True,
+             "used_stratum_labels": info["used_stratum_labels"], "control": info["control"],
+             "scores_sha256": hashlib.sha256(payload).hexdigest(), "payload": payload, "submitted_at": store.now()}
+    sid = store.insert(entry, records, db)
+    return {"submission_id": sid, "board": board.name, "board_id": board.board_id, "rows": len(records),
+            "records": records}
+
+
 def rescore(db: Path | None = None) -> dict[str, int]:
-    """Recompute the records of every public submission from its stored payload with the current
-    scorer; all rows are replaced in one transaction (nothing changes if one fails)."""
+    """Recompute the records of every submission with the current scorer, then replace them all in
+    one transaction (nothing changes if one fails): public rows from their stored scores, private
+    rows by running the method again on the held-out tasks (needs the secret; cached models)."""
+    from medstrata.leaderboard.private import load_secret, run_private
+
     new = {}
     for sid, tier, _kind, payload in store.payloads(path=db):
-        if tier != "public":
+        if tier == "private":
+            doc = json.loads(payload)
+            board = _board_any(_board_of(sid, db), db)
+            new[sid] = run_private(doc["method"]["name"], load_secret(), suite=board.name,
+                                   overrides=tuple(doc.get("overrides", [])))
             continue
         sub = to_model(parse(payload))
         board = _board_any(sub.board.id, db)
         new[sid] = score_submission(sub, board)
     store.replace_records(new, db)
     return {"rescored": len(new), "rows": sum(len(v) for v in new.values())}
+
+
+def _board_of(sid: int, db: Path | None) -> str:
+    with store.connect(db, create=False) as con:
+        return con.execute("SELECT board_id FROM submissions WHERE id = ?", (sid,)).fetchone()[0]
 
 
 def _board_any(board_id: str, db: Path | None):
