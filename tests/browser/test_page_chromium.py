@@ -75,8 +75,8 @@ def test_rows_render_in_rank_order(tab, built):
                                       "'#leaderboard tbody.rows[data-group=ranked] tr td:first-child'))"
                                       ".map(td => td.textContent)")
     assert ranks == [str(int(r)) for r in frame[frame.role == "ranked"]["rank"]]
-    controls = browser.evaluate(session, "Array.from(document.querySelectorAll("
-                                         "'#leaderboard tbody.rows[data-group=control] td.method')).map(td => td.textContent)")
+    controls = browser.evaluate(session, "Array.from(document.querySelectorAll('#leaderboard "
+                                         "tbody.rows[data-group=control] td.method')).map(td => td.textContent)")
     assert controls == ["oracle 1 (#5)"]
 
 

@@ -187,3 +187,15 @@ def test_formula_cells_are_neutralised_and_unscored_submissions_listed(tmp_path)
                                      (None, False), (float("nan"), False)])
 def test_safe_url(url, ok):
     assert (page.safe_url(url) is not None) is ok
+
+
+def test_without_replicates_with_dollar_names_and_missing_worst_slice(tmp_path):
+    """No ``ap_boot`` (seeds are then the only bootstrap level), a mathtext-looking name in the plot,
+    NaN worst-slice accuracies skipped in the mean."""
+    methods = [("a$\\frac$ (#1)", 0.7, 0.0, False, False, False), ("b (#2)", 0.3, 0.0, False, False, False)]
+    rec = example_records(methods, tiers=("public",)).drop(columns="ap_boot")
+    rec.loc[rec.stratum_id == 2, "worst_slice_acc"] = np.nan
+    paths = page.build_page(rec, example_submissions(methods), META, tmp_path)
+    frame = pd.read_csv(paths["csv"]).set_index("board_name")
+    assert frame["rank"].tolist() == [1, 2] and paths["plot"].stat().st_size > 5000
+    assert np.allclose(frame.worst_slice_acc, _independent_mean(rec, "worst_slice_acc").loc[frame.index])
