@@ -8,6 +8,7 @@ reason when no Chromium binary is on PATH.
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -29,6 +30,8 @@ ROWS = "Array.from(document.querySelectorAll('#leaderboard tbody.rows[data-group
 @pytest.fixture(scope="module")
 def chromium() -> str:
     binary = find_chromium()
+    if binary is None and os.environ.get("MEDSTRATA_REQUIRE_BROWSER") == "1":
+        pytest.fail("MEDSTRATA_REQUIRE_BROWSER=1 (CI) but no Chromium binary on PATH")
     if binary is None:
         pytest.skip("no Chromium binary on PATH (install Debian's chromium: "
                     "apt-get install -y --no-install-recommends chromium)")
