@@ -205,8 +205,20 @@ def test_a_private_code_submission_is_stored_beside_the_public_one_and_rescored(
     assert secret.encode() not in raw
     assert not any(t.encode() in raw for t in _private_task_ids(home[0]) - public_tasks)
     assert rescore()["rescored"] == 2
+    from medstrata.cli import main
+
+    site = home[0] / "site"
+    assert main(["leaderboard", "build", "--out", str(site)]) == 0
+    page = b"".join(p.read_bytes() for p in site.iterdir())
+    assert secret.encode() not in page
+    assert not any(t.encode() in page for t in _private_task_ids(home[0]) - public_tasks)
+    assert b"pneumoniamnist-28-" not in page  # no sample id of any tier
 
 
 def _private_task_ids(home: Path) -> set[str]:
     """Every task id built under ``home`` (the private ones are not in the public board)."""
     return {p.name for p in (home / "tasks").iterdir() if len(p.name) == 16}
+    frame = pd.read_csv(site / "leaderboard.csv")
+    row = frame[frame.board_name == "loss_rank 1"]
+    assert len(row) == 1 and row.tiers.item() == "private, public"  # one row, both tiers side by side
+    assert np.isfinite(row.ap_private.item()) and np.isfinite(row.ap_mean.item())

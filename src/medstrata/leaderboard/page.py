@@ -140,7 +140,7 @@ def leaderboard_frame(records: pd.DataFrame, submissions: pd.DataFrame) -> pd.Da
     private = _as_methods(records[records["tier"] == "private"])
     table = _ranking(public).rename(columns={"mean": "ap_mean", "ci_low": "ap_ci_low", "ci_high": "ap_ci_high"})
     table["_order"] = np.arange(len(table))
-    out = submissions.merge(table, on="board_name", how="left")
+    out = one_row_per_method(submissions).merge(table, on="board_name", how="left")
     out["role"] = out["role"].fillna("unscored")
     out["_order"] = out["_order"].fillna(len(table) + out["submission_id"].rank(method="first"))
     out["ap_private"] = out["board_name"].map(task_mean(private, METRIC)).astype(float)
@@ -150,6 +150,17 @@ def leaderboard_frame(records: pd.DataFrame, submissions: pd.DataFrame) -> pd.Da
     out["n_seeds"] = out["board_name"].map(public.groupby("method")["seed"].nunique()).astype(float)
     out["n_cells"] = out["n_cells"].astype(float)
     return out.sort_values("_order").drop(columns="_order").reset_index(drop=True)
+
+
+def one_row_per_method(submissions: pd.DataFrame) -> pd.DataFrame:
+    """One row per ``board_name``: the public submission's fields when there is one (a method's
+    public and private submissions share a label and are shown side by side), ``tiers`` listing
+    both, ``verified`` true only when every tier of it is."""
+    subs = submissions.assign(_public=submissions["tier"].ne("public"))
+    tiers = subs.groupby("board_name")["tier"].agg(lambda t: ", ".join(sorted(set(t))))
+    verified = subs.groupby("board_name")["verified"].all()
+    first = subs.sort_values(["_public", "submission_id"]).drop_duplicates("board_name").drop(columns="_public")
+    return first.assign(tiers=first["board_name"].map(tiers), verified=first["board_name"].map(verified))
 
 
 # ---------------------------------------------------------------- text helpers
