@@ -28,7 +28,7 @@ from sklearn.metrics import roc_auc_score
 from medstrata.models.data import SplitArrays
 from medstrata.models.outputs import probs_and_losses
 from medstrata.models.recipe import SELECT_METRIC, selection_score, val_metrics
-from medstrata.models.train import fit_reference, predict, resolve_spec
+from medstrata.models.train import fit_reference, for_image_kind, predict, resolve_spec
 
 # MedMNIST v2 (test ACC, AUC); see benchmarks/reproduction_table.py for the sources and targets.
 _REF = {"bloodmnist": (0.958, 0.998), "organamnist": (0.935, 0.997), "pneumoniamnist": (0.854, 0.944),
@@ -55,6 +55,7 @@ def auc(labels: np.ndarray, probs: np.ndarray) -> float:
 
 
 def run_one(flag: str, data: dict[str, SplitArrays], spec: dict, seed: int, threads: int) -> dict:
+    spec = for_image_kind(spec, data["train"].kind, flag)  # the dataset's defaults, as a suite gets them
     n_classes = int(data["train"].labels.max()) + 1
     load_before = os.getloadavg()[0]
     wall, cpu = time.perf_counter(), time.process_time()

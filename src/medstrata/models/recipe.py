@@ -8,6 +8,8 @@
   ``n / (C * n_c)`` (the rule of King & Zeng 2001, also scikit-learn's ``class_weight="balanced"``),
   so each class contributes the same total weight to the cross-entropy. A class absent from train
   gets weight 0. ``"none"`` is plain cross-entropy.
+* **Per-dataset defaults** (:data:`DATASET_DEFAULTS`, applied by
+  :func:`medstrata.models.train.for_image_kind`): the few datasets whose default differs.
 * **Checkpoint score** (:func:`val_metrics`, :data:`SELECT_METRIC`): the per-epoch val metrics, and
   which one each ``select`` rule maximises. Balanced accuracy is the mean per-class recall over the
   classes present in val; AUC is binary ROC AUC, or macro one-vs-rest for more than two classes
@@ -26,6 +28,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+#: Per-dataset defaults of the 2-D small CNN: between the architecture's defaults and whatever a suite
+#: or user sets explicitly (an explicit ``epochs`` always wins). Each entry is a decision on val of
+#: development seeds, logged in docs/models.md ("Decision log").
+#: organamnist: 4 epochs (1,080 steps) instead of 7 (1,890): the 2-min training budget on 2 cores.
+DATASET_DEFAULTS: dict[str, dict] = {"organamnist": {"epochs": 4}}
 
 #: ``select`` rule -> the history key it maximises (ties go to the later epoch).
 SELECT_METRIC = {"best_val_acc": "val_acc", "best_val_bal_acc": "val_bal_acc", "best_val_auc": "val_auc"}

@@ -67,12 +67,18 @@ _CHOICES = {"schedule": ("onecycle", "constant"), "select": (*recipe.SELECT_METR
             "precision": ("bf16", "fp32"), "class_weight": recipe.CLASS_WEIGHTS}
 
 
-def for_image_kind(model_spec: dict[str, Any], kind: str) -> dict[str, Any]:
+def for_image_kind(model_spec: dict[str, Any], kind: str, dataset: str | None = None) -> dict[str, Any]:
     """A suite's model spec adapted to one task: volumes (``kind == "3d"``) get the 3-D CNN whatever
-    2-D architecture the suite names (a suite mixes 2-D and 3-D datasets under one ``model:``)."""
+    2-D architecture the suite names (a suite mixes 2-D and 3-D datasets under one ``model:``), and
+    the 2-D small CNN gets ``dataset``'s entries of :data:`~medstrata.models.recipe.DATASET_DEFAULTS`
+    for the keys the spec does not set."""
+    from medstrata.models.recipe import DATASET_DEFAULTS
+
     spec = dict(model_spec)
     if kind == "3d" and spec.get("arch", "auto") not in ("auto", "small_cnn3d"):
         spec["arch"] = "small_cnn3d"
+    if kind != "3d" and spec.get("arch", "auto") in ("auto", "small_cnn"):
+        spec = {**DATASET_DEFAULTS.get(dataset or "", {}), **spec}
     return spec
 
 

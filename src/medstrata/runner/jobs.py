@@ -111,7 +111,7 @@ def model_job(task_id: str, model_spec: dict, seed: int, progress: bool) -> dict
     task = _load_task(task_id)
     t0 = time.perf_counter()
     splits = {s: split_arrays(task, s) for s in ("train", "val", "test")}
-    spec = for_image_kind(model_spec, splits["train"].kind)
+    spec = for_image_kind(model_spec, splits["train"].kind, task.info["spec"]["dataset"])
     model_dir, trained = ensure_reference(task_id, splits, len(task.class_names), spec, seed, progress=progress)
     return {"model_id": model_dir.name[:16], "model_dir": str(model_dir), "wall_s": time.perf_counter() - t0,
             "trained": trained}
@@ -124,7 +124,7 @@ def identification_job(task_id: str, model_spec: dict, seed: int) -> dict[str, s
 
     task = _load_task(task_id)
     splits = {s: split_arrays(task, s) for s in ("train", "val", "test")}
-    spec = for_image_kind(model_spec, splits["train"].kind)
+    spec = for_image_kind(model_spec, splits["train"].kind, task.info["spec"]["dataset"])
     model_dir = identification_outputs(task_id, splits, len(task.class_names), spec, seed)
     return {"id_model_id": model_dir.name[:16], "id_model_dir": str(model_dir)}
 

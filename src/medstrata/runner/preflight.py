@@ -87,7 +87,7 @@ def check_jobs(cfg, jobs: list[dict[str, Any]]) -> None:
         kind = "3d" if minfo.is_3d(job["dataset"]) else "2d"
         try:
             resolve_spec(job["dataset"], size, job["seed"], job.get("target"), job["strata"])
-            resolve_model(for_image_kind({**model, **job.get("model", {})}, kind), kind)
+            resolve_model(for_image_kind({**model, **job.get("model", {})}, kind, job["dataset"]), kind)
         except MedStrataError as exc:
             raise SpecError(f"{where}: {exc}") from None
 
