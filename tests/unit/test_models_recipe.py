@@ -78,3 +78,16 @@ def test_selection_score_reads_the_rule_and_ranks_nan_last() -> None:
     assert recipe.selection_score(rec, "best_val_acc") == 0.9
     assert recipe.selection_score(rec, "best_val_bal_acc") == 0.6
     assert recipe.selection_score(rec, "best_val_auc") == -math.inf
+
+
+def test_dataset_defaults_sit_between_the_arch_defaults_and_an_explicit_spec():
+    from medstrata.models.recipe import DATASET_DEFAULTS
+    from medstrata.models.train import for_image_kind, resolve_spec
+
+    epochs = DATASET_DEFAULTS["organamnist"]["epochs"]
+    assert resolve_spec(for_image_kind({"arch": "small_cnn"}, "2d", "organamnist"), "2d")["epochs"] == epochs
+    assert resolve_spec(for_image_kind({}, "2d", "organamnist"), "2d")["epochs"] == epochs
+    assert for_image_kind({"epochs": 9}, "2d", "organamnist")["epochs"] == 9  # explicit wins
+    assert "epochs" not in for_image_kind({"arch": "resnet18"}, "2d", "organamnist")  # tuned for small_cnn only
+    assert for_image_kind({"arch": "small_cnn"}, "2d", "bloodmnist") == {"arch": "small_cnn"}
+    assert for_image_kind({}, "3d", "organamnist") == {}
