@@ -222,3 +222,17 @@ def _private_task_ids(home: Path) -> set[str]:
     row = frame[frame.board_name == "loss_rank 1"]
     assert len(row) == 1 and row.tiers.item() == "private, public"  # one row, both tiers side by side
     assert np.isfinite(row.ap_private.item()) and np.isfinite(row.ap_mean.item())
+
+
+def test_cli_edge_cases_give_one_clear_error(home, tmp_path, capsys):
+    from medstrata.cli import main
+
+    assert main(["leaderboard", "build", "--out", str(tmp_path / "site")]) == 2
+    assert "has no scored submissions yet" in capsys.readouterr().err
+    assert main(["submit", str(tmp_path / "x.json"), "--db", str(tmp_path / "none.db")]) == 3
+    assert main(["leaderboard", "list", "--db", str(tmp_path / "none.db")]) == 2
+    assert "no leaderboard database at" in capsys.readouterr().err
+    assert main(["submit", "--tier", "private"]) == 2
+    assert "code submissions only" in capsys.readouterr().err
+    assert main(["export-submission", str(home[1]), "--method", "nope", "--out", str(tmp_path / "o.json")]) == 2
+    assert "has no results of method 'nope'" in capsys.readouterr().err

@@ -57,10 +57,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     from medstrata.leaderboard.submit import submit_code, submit_file
 
-    if (args.file is None) == (args.method is None):
-        raise SpecError("give either a submission file or --method <registered method> (not both)")
     if args.tier == "private" and args.method is None:
         raise SpecError("the private tier takes code submissions only: --method <registered method> --tier private")
+    if (args.file is None) == (args.method is None):
+        raise SpecError("give either a submission file or --method <registered method> (not both)")
     if args.file is not None:
         out = submit_file(Path(args.file), _db(args))
     elif args.tier == "private":
@@ -102,6 +102,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
                 "scorer_version"]
         print(subs[cols].to_string(index=False) if len(subs) else "no submissions")
         return 0
+    if records.empty:
+        raise store.LeaderboardError(f"board {board.name} ({board.board_id}) has no scored submissions yet: "
+                                     "nothing to publish")
     from medstrata import __version__
     from medstrata.leaderboard.page import build_page
     from medstrata.leaderboard.scorer import SCORER_VERSION
