@@ -42,7 +42,8 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     progress = bool(cfg.progress)
     embedding = str(cfg.embedding)
     methods = _resolved_methods(planned)
-    run_id = content_hash({"config": cfg_dict, "version": __version__, "methods": methods})[:12]
+    run_id = content_hash({"config": cfg_dict, "version": __version__, "methods": methods,
+                           "models": _resolved_models(cfg, planned)})[:12]
     folder = paths.runs_dir() / f"{cfg.suite.name}-{run_id}"
     sweep_stale_temps()
 
@@ -148,6 +149,20 @@ def _needs_identification(methods: list[dict[str, Any]]) -> bool:
     from medstrata.methods import get_method_class
 
     return any(get_method_class(m["name"]).needs_identification_model for m in methods)
+
+
+def _resolved_models(cfg, planned: list[dict[str, Any]]) -> list[str]:
+    """Sorted resolved reference-model specs of the run's datasets (code defaults included, e.g.
+    a dataset's recipe default): part of the run id, so a recipe change gives a new run folder."""
+    from medstrata.data import info as minfo
+    from medstrata.models.train import for_image_kind, resolve_spec
+
+    out = set()
+    for job in planned:
+        kind = "3d" if minfo.is_3d(job["dataset"]) else "2d"
+        spec = for_image_kind({**dict(cfg.suite.get("model", {})), **job.get("model", {})}, kind, job["dataset"])
+        out.add(json.dumps({"dataset": job["dataset"], "spec": resolve_spec(spec, kind)}, sort_keys=True))
+    return sorted(out)
 
 
 def _resolved_methods(planned: list[dict[str, Any]]) -> list[str]:
