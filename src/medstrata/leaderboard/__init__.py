@@ -9,9 +9,13 @@ Modules (one concern each):
   task, sample id, expected and found.
 * :mod:`.scorer` - the pinned scorer: slice scores -> the same flat records as ``medstrata run``.
 * :mod:`.store` - the SQLite store (WAL, one transaction per submit, rescore).
-* :mod:`.export` - ``medstrata export-submission``: a run folder -> a submission file.
+* :mod:`.export` - ``medstrata export-submission``: a run folder -> a submission file; the
+  submission document of a code submission.
+* :mod:`.submit` - ``medstrata submit`` (file, ``--method``, ``--tier private``) and ``rescore``.
 * :mod:`.page` - ``medstrata leaderboard build``: static HTML (Jinja2) + Markdown + CSV + plot.
-* :mod:`.private` - the private tier: secret-derived held-out tasks with opaque sample ids.
+* :mod:`.private`, :mod:`.private_plan` - the private tier: secret-derived held-out tasks with
+  opaque sample ids (``docs/private_tier.md``).
+* :mod:`.cli` - the subcommands.
 
 **Page input** (what :mod:`.store` hands to :mod:`.page`): a records frame with the columns of
 ``results.csv`` of a run (``task_id, dataset, kind, seed, method, is_oracle, is_control, ap,
