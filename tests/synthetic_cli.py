@@ -21,4 +21,4 @@ if __name__ == "__main__":
     patch()
     from medstrata.cli import main
 
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], exiting=True))

@@ -211,11 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, exiting: bool = False) -> int:
     """Run one command. Exit codes: 0 ok, 1 a check failed (verify, validate) or an internal error,
     2 a user or environment error (one ``error:`` line, no traceback), 3 a leaderboard submission
     was rejected (the message names field, task, sample, expected and found), 130 interrupted.
-    ``--debug`` (anywhere on the line) lets every exception through with its traceback."""
+    ``--debug`` (anywhere on the line) lets every exception through with its traceback.
+    ``exiting`` (the ``medstrata`` command, :func:`console_main`): after a Ctrl-C, further SIGINTs are
+    ignored while the process shuts down, so its status stays 130; otherwise the caller's SIGINT
+    handler is restored."""
     from medstrata import interrupt
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -223,14 +226,24 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args([a for a in argv if a != "--debug"])
     previous = signal.getsignal(signal.SIGINT)
     interrupt.install()
+    code = 1
     try:
         code = _dispatch(args, debug)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if interrupt.happened() and code != 130:  # a library swallowed the KeyboardInterrupt
+        if interrupt.happened() and code != 130:  # a library swallowed the KeyboardInterrupt
+            print("interrupted", file=sys.stderr)
+            code = 130
+    except KeyboardInterrupt:  # raised outside _dispatch's own handler (e.g. while it reported)
         print("interrupted", file=sys.stderr)
-        return 130
+        code = 130
+    finally:
+        interrupted = code == 130 or interrupt.happened()
+        signal.signal(signal.SIGINT, signal.SIG_IGN if exiting and interrupted else previous)
     return code
+
+
+def console_main() -> int:
+    """The ``medstrata`` command's entry point: :func:`main` as the process's last act."""
+    return main(exiting=True)
 
 
 def _dispatch(args: argparse.Namespace, debug: bool) -> int:
@@ -263,4 +276,4 @@ def _dispatch(args: argparse.Namespace, debug: bool) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())
