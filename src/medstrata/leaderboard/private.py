@@ -27,7 +27,7 @@ import os
 import re
 from functools import partial
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 

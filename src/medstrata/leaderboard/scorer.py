@@ -95,11 +95,12 @@ def cell(board_task: dict, embedding: str) -> tuple:
                                  "bytes or builder version): this machine cannot score the board")
     folder = model_dir_of(board_task["model_id"])
     if folder is None:
-        folder = J.model_job(task_id, board_task["model_spec"], board_task["seed"], progress=False)["model_dir"]
+        trained = J.model_job(task_id, board_task["model_spec"], board_task["seed"], progress=False)
+        if trained["model_id"] != board_task["model_id"]:
+            raise SubmissionRejected(f"board task {task_id}: the reference model retrained here has id "
+                                     f"{trained['model_id']}, not {board_task['model_id']}")
+        folder = trained["model_dir"]
     model = {"model_id": board_task["model_id"], "model_dir": str(folder)}
-    if model_dir_of(board_task["model_id"]) is None:
-        raise SubmissionRejected(f"board task {task_id}: the reference model retrained here has another id "
-                                 f"than {board_task['model_id']}")
     return J._load_task(task_id), model, J.problem(str(folder), "test", embedding)
 
 

@@ -114,8 +114,10 @@ def add_board(board: Board, path: Path | None = None) -> bool:
     return True
 
 
-def get_board(board_id: str | None = None, name: str | None = None, path: Path | None = None) -> Board:
-    """A board by id (current) or the current board of ``name`` (None: the only current board)."""
+def get_board(board_id: str | None = None, name: str | None = None, path: Path | None = None,
+              current_only: bool = True) -> Board:
+    """A board by id or the current board of ``name`` (None: the only current board). A board id
+    that is no longer current is refused unless ``current_only`` is False (rescoring old rows)."""
     with connect(path, create=False) as con:
         if board_id is not None:
             row = con.execute("SELECT definition, current FROM boards WHERE board_id = ?", (board_id,)).fetchone()
@@ -126,7 +128,7 @@ def get_board(board_id: str | None = None, name: str | None = None, path: Path |
             row = con.execute("SELECT definition, 1 FROM boards WHERE name = ? AND current = 1", (name,)).fetchone()
         known = con.execute("SELECT name, board_id FROM boards WHERE current = 1 ORDER BY name").fetchall()
     listing = ", ".join(f"{n} ({i})" for n, i in known) or "none"
-    if row is None or not row[1]:
+    if row is None or (current_only and not row[1]):
         what = f"board id {board_id}" if board_id else f"board {name!r}" if name else "a default board (give --board)"
         state = "is no longer current (stale)" if row is not None else "is not registered"
         raise SubmissionRejected(f"field board.id: {what} {state}; expected a current board: {listing}")
@@ -205,12 +207,11 @@ def _json_safe(value):
     return value
 
 
-def payloads(board_id: str | None = None, path: Path | None = None) -> list[tuple[int, str, str, bytes]]:
-    """``(id, tier, kind, payload bytes)`` of every submission (of one board)."""
+def payloads(path: Path | None = None) -> list[tuple[int, str, str, bytes]]:
+    """``(id, board id, tier, payload bytes)`` of every submission."""
     with connect(path, create=False) as con:
-        q = "SELECT id, tier, kind, payload FROM submissions" + (" WHERE board_id = ?" if board_id else "")
-        rows = con.execute(q + " ORDER BY id", (board_id,) if board_id else ()).fetchall()
-    return [(i, t, k, zlib.decompress(p)) for i, t, k, p in rows]
+        rows = con.execute("SELECT id, board_id, tier, payload FROM submissions ORDER BY id").fetchall()
+    return [(i, b, t, zlib.decompress(p)) for i, b, t, p in rows]
 
 
 def replace_records(new: dict[int, list[dict]], path: Path | None = None) -> None:

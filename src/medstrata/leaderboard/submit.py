@@ -86,32 +86,16 @@ def rescore(db: Path | None = None) -> dict[str, int]:
     from medstrata.leaderboard.private import load_secret, run_private
 
     new = {}
-    for sid, tier, _kind, payload in store.payloads(path=db):
+    for sid, board_id, tier, payload in store.payloads(path=db):
+        board = store.get_board(board_id=board_id, path=db, current_only=False)
         if tier == "private":
             doc = json.loads(payload)
-            board = _board_any(_board_of(sid, db), db)
             new[sid] = run_private(doc["method"]["name"], load_secret(), suite=board.name,
                                    overrides=tuple(doc.get("overrides", [])))
-            continue
-        sub = to_model(parse(payload))
-        board = _board_any(sub.board.id, db)
-        new[sid] = score_submission(sub, board)
+        else:
+            new[sid] = score_submission(to_model(parse(payload)), board)
     store.replace_records(new, db)
     return {"rescored": len(new), "rows": sum(len(v) for v in new.values())}
-
-
-def _board_of(sid: int, db: Path | None) -> str:
-    with store.connect(db, create=False) as con:
-        return con.execute("SELECT board_id FROM submissions WHERE id = ?", (sid,)).fetchone()[0]
-
-
-def _board_any(board_id: str, db: Path | None):
-    """A board by id, current or not (old submissions keep being scored on their own board)."""
-    from medstrata.leaderboard.board import Board
-
-    with store.connect(db, create=False) as con:
-        row = con.execute("SELECT definition FROM boards WHERE board_id = ?", (board_id,)).fetchone()
-    return Board.from_json(row[0])
 
 
 def header(board_name: str, board_id: str, method: dict) -> dict:

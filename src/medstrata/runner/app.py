@@ -16,7 +16,6 @@ Prints the ranked table and writes ``results.parquet``, ``results.csv``, ``refer
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from medstrata.errors import SpecError

@@ -215,8 +215,9 @@ def load_slices(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 def _read_result(path: Path, key: str, quiet: bool = False) -> list[dict] | None:
     """The records of a cached result, or None (reported by path unless missing or ``quiet``)."""
     why = integrity.problem(path)
-    if why is None and integrity.problem(slices_path(path)) is not None:
-        why = f"its slice scores {slices_path(path).name}: {integrity.problem(slices_path(path))}"
+    if why is None:
+        slices_why = integrity.problem(slices_path(path))
+        why = None if slices_why is None else f"its slice scores {slices_path(path).name}: {slices_why}"
     if why is None:
         try:
             records = json.loads(path.read_text())

@@ -69,10 +69,19 @@ def _check_suite(suite) -> None:
                         f"got {suite.get('primary_metric')!r}")
 
 
+def resolved_model(cfg, job: dict[str, Any]) -> dict[str, Any]:
+    """The resolved reference-model spec of one job: the suite's model, the task's ``model``
+    overrides and the dataset's recipe defaults (what the model's cache key hashes)."""
+    from medstrata.data import info as minfo
+    from medstrata.models.train import for_image_kind, resolve_spec
+
+    kind = "3d" if minfo.is_3d(job["dataset"]) else "2d"
+    spec = {**dict(cfg.suite.get("model", {}) or {}), **job.get("model", {})}
+    return resolve_spec(for_image_kind(spec, kind, job["dataset"]), kind)
+
+
 def check_jobs(cfg, jobs: list[dict[str, Any]]) -> None:
     """Every job's task spec and model spec resolve; an empty selection is an error that says why."""
-    from medstrata.data import info as minfo
-    from medstrata.models.train import for_image_kind, resolve_spec as resolve_model
     from medstrata.tasks.spec import resolve_spec
 
     if not jobs:
@@ -80,14 +89,12 @@ def check_jobs(cfg, jobs: list[dict[str, Any]]) -> None:
     from medstrata.runner.runner import slice_budget
 
     check_method_params(jobs[0]["methods"], slice_budget(cfg.suite))
-    model = dict(cfg.suite.get("model", {}) or {})
     size = cfg.suite.get("size", 28)
     for job in jobs:
         where = f"task {job['dataset']} [{'+'.join(k for k, _ in job['strata'])}] seed {job['seed']}"
-        kind = "3d" if minfo.is_3d(job["dataset"]) else "2d"
         try:
             resolve_spec(job["dataset"], size, job["seed"], job.get("target"), job["strata"])
-            resolve_model(for_image_kind({**model, **job.get("model", {})}, kind, job["dataset"]), kind)
+            resolved_model(cfg, job)
         except MedStrataError as exc:
             raise SpecError(f"{where}: {exc}") from None
 

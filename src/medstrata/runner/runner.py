@@ -154,15 +154,10 @@ def _needs_identification(methods: list[dict[str, Any]]) -> bool:
 def _resolved_models(cfg, planned: list[dict[str, Any]]) -> list[str]:
     """Sorted resolved reference-model specs of the run's datasets (code defaults included, e.g.
     a dataset's recipe default): part of the run id, so a recipe change gives a new run folder."""
-    from medstrata.data import info as minfo
-    from medstrata.models.train import for_image_kind, resolve_spec
+    from medstrata.runner.preflight import resolved_model
 
-    out = set()
-    for job in planned:
-        kind = "3d" if minfo.is_3d(job["dataset"]) else "2d"
-        spec = for_image_kind({**dict(cfg.suite.get("model", {})), **job.get("model", {})}, kind, job["dataset"])
-        out.add(json.dumps({"dataset": job["dataset"], "spec": resolve_spec(spec, kind)}, sort_keys=True))
-    return sorted(out)
+    return sorted({json.dumps({"dataset": job["dataset"], "spec": resolved_model(cfg, job)}, sort_keys=True)
+                   for job in planned})
 
 
 def _resolved_methods(planned: list[dict[str, Any]]) -> list[str]:
