@@ -238,7 +238,19 @@ def main(argv: list[str] | None = None, exiting: bool = False) -> int:
     finally:
         interrupted = code == 130 or interrupt.happened()
         signal.signal(signal.SIGINT, signal.SIG_IGN if exiting and interrupted else previous)
+        if interrupted:
+            _forget_unhandled_interrupt()
     return code
+
+
+def _forget_unhandled_interrupt() -> None:
+    """Clear CPython's "unhandled KeyboardInterrupt" flag after we handled one.
+
+    When the interrupt lands inside code that a library runs from a *string* (``exec``/``eval`` of
+    source text: dataclasses, namedtuple, numba ...), CPython marks it unhandled even though we caught
+    it, and under ``python -m`` the interpreter then kills itself with SIGINT at exit (status -2, not
+    130). Every string eval resets that flag first, so one empty string eval clears it."""
+    exec("pass", {})  # noqa: S102 - a constant string, see the docstring
 
 
 def console_main() -> int:

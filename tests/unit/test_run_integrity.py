@@ -235,3 +235,22 @@ def test_ctrl_c_during_a_run_exits_130_and_publishes_nothing(tmp_path):
     assert "interrupted" in err and "Traceback" not in err
     runs = tmp_path / "home" / "runs"
     assert not runs.exists() or not any(p for p in runs.iterdir() if not p.name.startswith("."))
+
+
+@pytest.mark.parametrize("forget", [False, True])
+def test_an_interrupt_caught_inside_a_string_exec_still_exits_with_our_status(tmp_path, forget):
+    """CPython marks a KeyboardInterrupt raised inside ``exec(<string>)`` as unhandled even when it is
+    caught, and ``python -m`` then dies of SIGINT (-2) instead of exiting 130. ``main`` clears the
+    flag (``_forget_unhandled_interrupt``); without it the same module dies of the signal."""
+    mod = tmp_path / "kbi_probe.py"
+    mod.write_text(
+        "import sys\n"
+        "from medstrata.cli import _forget_unhandled_interrupt\n"
+        "try:\n"
+        "    exec('raise KeyboardInterrupt', {})\n"
+        "except KeyboardInterrupt:\n"
+        f"    if {forget}:\n"
+        "        _forget_unhandled_interrupt()\n"
+        "    sys.exit(130)\n")
+    proc = subprocess.run([sys.executable, "-m", "kbi_probe"], cwd=tmp_path, capture_output=True)
+    assert proc.returncode == (130 if forget else -2), proc.stderr
