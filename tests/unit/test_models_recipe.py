@@ -91,3 +91,17 @@ def test_dataset_defaults_sit_between_the_arch_defaults_and_an_explicit_spec():
     assert "epochs" not in for_image_kind({"arch": "resnet18"}, "2d", "organamnist")  # tuned for small_cnn only
     assert for_image_kind({"arch": "small_cnn"}, "2d", "bloodmnist") == {"arch": "small_cnn"}
     assert for_image_kind({}, "3d", "organamnist") == {}
+
+
+@pytest.mark.parametrize("n_train,expected", [(11959, 2), (34581, 2), (546, 2), (1188, 2)])
+def test_jtt_identification_model_trains_exactly_t_epochs(n_train: int, expected: int) -> None:
+    """JTT's identification model is *briefly* trained: T = 2 epochs whatever the dataset size (the
+    reference recipe's step floor would make it 6 epochs on BloodMNIST, 125 on BreastMNIST)."""
+    from medstrata.models.identification import identification_spec
+    from medstrata.models.train import resolve_spec
+
+    spec = resolve_spec(identification_spec({"arch": "small_cnn"}), "2d_rgb")
+    assert spec["min_steps"] == 0 and spec["schedule"] == "constant"
+    assert recipe.epochs_for(spec["epochs"], spec["min_steps"], n_train, spec["batch_size"]) == expected
+    reference = resolve_spec({"arch": "small_cnn"}, "2d_rgb")
+    assert recipe.epochs_for(2, reference["min_steps"], 11959, 128) == 6  # what the floor would give

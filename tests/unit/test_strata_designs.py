@@ -75,3 +75,27 @@ def test_subtle_decoys_get_a_same_class_donor_and_stay_stratum_zero(make_source)
     off = resolve_spec("pneumoniamnist", 28, 0, None, [("subtle_feature", {"decoys": False})])
     m2 = build_task(off, source).manifest.to_pandas()
     assert not m2.params_subtle_feature.str.contains("decoy").any()
+
+
+def test_marker_strata_positive_keeps_only_the_positives_without_the_tag(make_source):
+    """``strata=positive`` (an added-later knob): the stratum column holds only sub-stratum 1, the
+    positives without the marker; the negatives with it are non-members. The default spec (and so
+    every older task id) does not mention the knob, given or not."""
+    source = make_source("pneumoniamnist")
+    both = resolve_spec("pneumoniamnist", 28, 0, None, [("spurious_marker", {})])
+    pos = resolve_spec("pneumoniamnist", 28, 0, None, [("spurious_marker", {"strata": "positive"})])
+    explicit = resolve_spec("pneumoniamnist", 28, 0, None, [("spurious_marker", {"strata": "both"})])
+    assert "strata" not in both.to_dict()["strata"][0]["params"]
+    assert explicit.to_dict() == both.to_dict()
+    assert pos.to_dict()["strata"][0]["params"]["strata"] == "positive"
+    for spec, groups in ((both, {0, 1, 2}), (pos, {0, 1})):
+        task = build_task(spec, source)
+        m = task.manifest.to_pandas()
+        s = m.stratum_spurious_marker.to_numpy()
+        assert set(np.unique(s)) == groups
+        marked = m.params_spurious_marker.map(lambda t: json.loads(t).get("marker", 0)).to_numpy() == 1
+        positive = m.label.to_numpy() == 1
+        assert np.array_equal(s == 1, positive & ~marked)
+        assert np.array_equal(s == 2, ~positive & marked & (spec is both))
+    with pytest.raises(Exception, match="strata"):
+        resolve_spec("pneumoniamnist", 28, 0, None, [("spurious_marker", {"strata": "negative"})])

@@ -24,7 +24,11 @@ from medstrata.errors import SpecError
 @dataclass(frozen=True)
 class Param:
     """One knob of an injector. ``default=None`` with ``dataset_default=True`` means the default
-    depends on the dataset and is filled in by :meth:`Injector.dataset_defaults`."""
+    depends on the dataset and is filled in by :meth:`Injector.dataset_defaults`.
+
+    ``added_later``: a knob added after tasks were published. At its default it is left out of the
+    resolved spec (so the id and every keyed draw of an older task stay the same); the injector
+    reads it with :meth:`Injector.param`."""
 
     type: type
     default: Any
@@ -33,6 +37,7 @@ class Param:
     high: float | None = None
     choices: tuple | None = None
     nullable: bool = False
+    added_later: bool = False
 
     def coerce(self, name: str, value: Any) -> Any:
         if value is None:
@@ -143,7 +148,12 @@ class Injector:
         merged = {k: p.default for k, p in self.params.items()}
         merged.update(self.dataset_defaults(flag, target))
         merged.update(given)
-        return {k: self.params[k].coerce(k, v) for k, v in merged.items()}
+        out = {k: self.params[k].coerce(k, v) for k, v in merged.items()}
+        return {k: v for k, v in out.items() if not (self.params[k].added_later and v == self.params[k].default)}
+
+    def param(self, params: dict[str, Any], name: str) -> Any:
+        """``params[name]``, or the knob's default for an ``added_later`` knob left out at its default."""
+        return params[name] if name in params else self.params[name].default
 
     def assign(self, params: dict[str, Any], state: BuildState) -> Assignment:
         raise NotImplementedError

@@ -89,7 +89,7 @@ def dataset_dependent(kind: str, flags: tuple[str, ...] = EXAMPLE_FLAGS) -> dict
             resolved[flag] = {**{n: p.default for n, p in injector.params.items()}, **injector.dataset_defaults(flag, resolve_target(flag, None))}
     out = {}
     for name, p in injector.params.items():
-        values = {flag: resolved[flag][name] for flag in flags}
+        values = {flag: resolved[flag].get(name, p.default) for flag in flags}  # added_later knobs may be absent
         if any(v != p.default for v in values.values()):
             out[name] = values
     return out
