@@ -13,7 +13,7 @@ def test_quick_suite_plan():
     jobs = plan(compose(["suite=quick"]))
     assert len(jobs) == 12 and {j["seed"] for j in jobs} == {0, 1, 2}
     strata = {(j["dataset"], j["target"], tuple(k for k, _ in j["strata"])) for j in jobs}
-    assert ("bloodmnist", None, ("rare_subclass", "spurious_marker")) in strata
+    assert ("bloodmnist", None, ("rare_subclass", "subtle_feature")) in strata
     assert ("bloodmnist", "official", ("subtle_feature",)) in strata
     assert any(d == "organamnist" and t == "official" for d, t, _ in strata)
     assert any(d.endswith("3d") for d, _, _ in strata)
@@ -31,8 +31,8 @@ def test_suite_tasks_with_strata_and_target():
     for bad in ({"dataset": "x"}, {"dataset": "x", "kind": "a", "strata": []}, {"dataset": "x", "kind": "a", "oops": 1}):
         with pytest.raises(SpecError, match="exactly one of kind/strata"):
             _listed_cell(bad)
-    jobs = plan(compose(["suite=quick", "kinds=[spurious_marker]", "methods=[random]"]))
-    assert {tuple(k for k, _ in j["strata"]) for j in jobs} == {("rare_subclass", "spurious_marker")}
+    jobs = plan(compose(["suite=quick", "kinds=[rare_subclass]", "methods=[random]"]))
+    assert {tuple(k for k, _ in j["strata"]) for j in jobs} == {("rare_subclass", "subtle_feature")}
 
 
 def test_full_suite_has_severities_and_skips_impossible_kinds():

@@ -15,10 +15,11 @@ Exactly round(a*n1) positives and round(b*n0) negatives get the marker (smallest
 Strata (the groups that go against the correlation): for rho >= 0, 1 = positive without marker,
 2 = negative with marker (swapped for rho < 0). They exist in every split; in test they are large.
 ``strata=positive`` keeps stratum 1 only, the clinically important group of Oakden-Rayner et al.'s
-example (pneumothorax *without* a chest drain); sub-stratum 2 then counts as a non-member. Chosen for
-the quick suite on val of development seeds (decisions.md I11): on the bloodmnist superclass task
-the non-granulocytes with the tag were hurt 10.8 pts with t-interval [-26.1, 47.6] (rho 0.95), since
-their own look outweighs the tag, while the granulocytes without it lost 26.9 [18.4, 35.3].
+example (pneumothorax *without* a chest drain); sub-stratum 2 then counts as a non-member. Added in
+session 5 after the bloodmnist superclass task's tagged non-granulocytes kept failing the harm gate
+on dev val (10.8 pts, t-interval [-26.1, 47.6] at rho 0.95: their own look outweighs a tag); with it
+the granulocytes without the tag still failed the shortcut gate on a redraw (0.784 / 0.815 at rho
+0.95 / 0.9, 17-40 val members), so the quick suite has no marker task (decisions.md I11).
 
 Design (issue 6: a marker must be learnable but no global statistic may give it away):
 * **Every image carries a tag** (``distractors=true``): images with the marker M get the spurious
