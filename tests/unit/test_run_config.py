@@ -11,7 +11,7 @@ def test_translate_sugar():
 
 def test_quick_suite_plan():
     jobs = plan(compose(["suite=quick"]))
-    assert len(jobs) == 12 and {j["seed"] for j in jobs} == {0, 1, 2}
+    assert len(jobs) == 20 and {j["seed"] for j in jobs} == {0, 1, 2, 3, 4}
     strata = {(j["dataset"], j["target"], tuple(k for k, _ in j["strata"])) for j in jobs}
     assert ("bloodmnist", None, ("rare_subclass", "subtle_feature")) in strata
     assert ("bloodmnist", "official", ("subtle_feature",)) in strata
@@ -44,7 +44,7 @@ def test_full_suite_has_severities_and_skips_impossible_kinds():
 
 def test_filters_and_errors():
     jobs = plan(compose(["suite=quick", "datasets=[organamnist]", "methods=[random]"]))
-    assert len(jobs) == 3 and all(j["methods"] == [{"name": "random", "params": {}}] for j in jobs)
+    assert len(jobs) == 5 and all(j["methods"] == [{"name": "random", "params": {}}] for j in jobs)
     with pytest.raises(SpecError, match="registered"):
         plan(compose(["suite=quick", "methods=[nope]"]))
     with pytest.raises(SpecError, match="bad run override"):
