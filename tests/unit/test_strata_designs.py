@@ -116,3 +116,31 @@ def test_marker_strata_positive_keeps_only_the_positives_without_the_tag(make_so
         assert np.array_equal(s == 2, ~positive & marked & (spec is both))
     with pytest.raises(Exception, match="strata"):
         resolve_spec("pneumoniamnist", 28, 0, None, [("spurious_marker", {"strata": "negative"})])
+
+
+def test_subtle_train_fraction_makes_the_subgroup_rarer_in_train_only(make_source):
+    """``train_fraction`` (an added-later knob): the subgroup is a ``train_fraction`` share of its
+    class in train and a ``fraction`` share in val and test; the default spec (and so every older
+    task id) does not mention the knob; a train share above ``fraction`` is refused."""
+    from medstrata.errors import ImpossibleSpecError
+
+    source = make_source("pneumoniamnist")
+    base = {"cls": 0, "fraction": 0.5, "decoys": False}
+    plain = resolve_spec("pneumoniamnist", 28, 0, None, [("subtle_feature", base)])
+    rare = resolve_spec("pneumoniamnist", 28, 0, None, [("subtle_feature", {**base, "train_fraction": 0.1})])
+    assert "train_fraction" not in plain.to_dict()["strata"][0]["params"]
+    assert rare.to_dict()["strata"][0]["params"]["train_fraction"] == 0.1
+    m0 = build_task(plain, source).manifest.to_pandas().set_index("sample_id")
+    m1 = build_task(rare, source).manifest.to_pandas().set_index("sample_id")
+    s0, s1 = m0.stratum_subtle_feature, m1.stratum_subtle_feature
+    for split in ("train", "val", "test"):
+        in_cls = (m0.split == split) & (m0.clean_label == 0)
+        assert 0.3 < s0[in_cls].mean() < 0.7 and s0[m0.clean_label == 1].sum() == 0
+        if split == "train":
+            assert 0 < s1[in_cls].mean() < 0.2
+        else:
+            assert 0.3 < s1[in_cls].mean() < 0.7
+    assert "0.1 in train" in build_task(rare, source).info["strata"][0]["names"]["1"]
+    with pytest.raises(ImpossibleSpecError, match="exceeds fraction"):
+        build_task(resolve_spec("pneumoniamnist", 28, 0, None,
+                                [("subtle_feature", {**base, "train_fraction": 0.6})]), source)

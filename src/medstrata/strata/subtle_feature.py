@@ -176,6 +176,9 @@ class SubtleFeature(Injector):
         "subclass": Param(int, 0, "official label of the base group when group=subclass", low=0),
         "cls": Param(int, 1, "task class of the base group otherwise", low=0),
         "donor_cls": Param(int, None, "task class the donors come from (null: any other class)", low=0, nullable=True),
+        "train_fraction": Param(float, None, "fraction of the base group that is subtle in train only (null: "
+                                "`fraction`); must not exceed `fraction`: a subgroup rarer in training than at "
+                                "validation and test", 0.0, 1.0, nullable=True, added_later=True),
     }
 
     def dataset_defaults(self, flag: str, target: dict) -> dict:
@@ -186,6 +189,7 @@ class SubtleFeature(Injector):
         g = (params["group"], params["subclass"], params["cls"], params["fraction"])
         base = group_mask(state, *g, purpose="subtle_feature.group")
         members = base & (keyed_uniform(state.key, state.sample_ids, "subtle_feature.member") < frac)
+        members = self._thin_train(params, state, members)
         size = state.images.shape[-2] if state.image_kind != "2d_rgb" else state.images.shape[1]
         decoys = self._decoys(params, state, members)
         coarse = coarse_layout(state.images, state.image_kind) if members.any() else None
@@ -206,8 +210,22 @@ class SubtleFeature(Injector):
                 recorded[i] = {**self._sample_params(params, state, i, same[same != i], size, coarse), "decoy": True}
             summary[split] = {"members": int(len(idx)), "decoys": int(len(state.index(split, decoys)))}
         name = f"subtle feature (strength {params['strength']:g}) in {group_name(state, *g)}"
+        if self.param(params, "train_fraction") is not None:
+            name += f" ({self.param(params, 'train_fraction'):g} in train)"
         return Assignment(stratum=members.astype(np.int64), names={1: name}, sample_params=recorded,
                           touched=np.flatnonzero(members | decoys), summary=summary)
+
+    def _thin_train(self, params: dict, state: BuildState, members: np.ndarray) -> np.ndarray:
+        """(n,) bool ``members`` with train members kept at ``train_fraction / fraction`` (a keyed draw
+        of its own), so the subgroup is a ``train_fraction`` share of the base class in train and a
+        ``fraction`` share in val and test. Thinned train samples stay ordinary, untouched images."""
+        tf = self.param(params, "train_fraction")
+        if tf is None:
+            return members
+        if tf > params["fraction"]:
+            raise ImpossibleSpecError(f"subtle_feature train_fraction={tf:g} exceeds fraction={params['fraction']:g}")
+        keep = keyed_uniform(state.key, state.sample_ids, "subtle_feature.train_thin") < tf / params["fraction"]
+        return members & ((state.split != "train") | keep)
 
     @staticmethod
     def _donor_class(params: dict, state: BuildState, i: int) -> np.ndarray:
