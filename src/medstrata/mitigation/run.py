@@ -41,7 +41,7 @@ class MitigationResult:
 
 
 def mitigate(strategy: str, train: Problem, val: Problem, test: Problem, slicer: Slicer | None = None,
-             key: str = "medstrata") -> MitigationResult:
+             key: str = "medstrata", slicer_inputs: tuple[Problem, Problem] | None = None) -> MitigationResult:
     """Fit ``strategy`` on ``train``/``val`` with ``slicer``'s groups (None: no groups); score ``test``.
 
     Args:
@@ -50,10 +50,14 @@ def mitigate(strategy: str, train: Problem, val: Problem, test: Problem, slicer:
         test: only ``test.embeddings`` (n_test, d) is read.
         slicer: a discovery method fitted on ``val`` (never on test), or None.
         key: keys every random draw of the strategy (e.g. the task id and seed).
+        slicer_inputs: (train, val) Problems the slicer scores when its embedding differs from the
+            head's features (same samples; joined to ``train``/``val`` by sample id); default
+            ``(train, val)``.
     """
     strat = get_strategy(strategy, key=key)
     use = slicer if strat.uses_groups else None
-    splits = [make_split(p, None if use is None else _scores(use, p)) for p in (train, val)]
+    inputs = slicer_inputs or (train, val)
+    splits = [make_split(p, None if use is None else _scores(use, q, p)) for p, q in zip((train, val), inputs)]
     strat.fit(*splits)
     groups = splits[0].groups
     return MitigationResult(strategy, dict(strat.params_), float(strat.val_score_),
@@ -61,8 +65,12 @@ def mitigate(strategy: str, train: Problem, val: Problem, test: Problem, slicer:
                             0 if groups is None else len(np.unique(groups)))
 
 
-def _scores(slicer: Slicer, problem: Problem) -> np.ndarray:
+def _scores(slicer: Slicer, problem: Problem, target: Problem) -> np.ndarray:
+    """(n, k) slice scores of ``problem``, rows reordered to ``target``'s sample ids."""
     scores = np.asarray(slicer.predict_proba(problem), dtype=np.float64)
     if scores.ndim != 2 or len(scores) != problem.n:
         raise MitigationError(f"the discovery method returned shape {scores.shape} for {problem.n} samples")
-    return scores
+    position = {s: i for i, s in enumerate(problem.sample_ids.tolist())}
+    if len(position) != target.n or any(s not in position for s in target.sample_ids.tolist()):
+        raise MitigationError("the slicer's inputs and the head's features hold different sample ids")
+    return scores[np.asarray([position[s] for s in target.sample_ids.tolist()], dtype=np.int64)]

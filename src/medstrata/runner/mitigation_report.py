@@ -1,0 +1,99 @@
+"""Tables of the mitigation part of a run's summary (definitions: ``docs/mitigation.md``).
+
+The unit is a (task cell, stratum column): a multi-stratum task has one per stratum. Per unit, over
+the seeds: the ERM head's and the oracle-group head's test ``acc_wg`` (mean and 95 % percentile
+bootstrap interval over seeds, :func:`medstrata.scoring.summarize`), their paired difference, and
+each method's gap closed (ratio of means with a paired seed bootstrap,
+:func:`medstrata.scoring.gap_closed.gap_closed_over_seeds`); "undefined (oracle ≈ ERM)" where the
+oracle beats ERM by less than ``MIN_GAP``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from medstrata.runner.report import add_cell, display_name
+from medstrata.scoring.aggregate import summarize
+from medstrata.scoring.gap_closed import MIN_GAP, gap_closed_over_seeds
+
+UNIT = ["cell", "stratum_column"]
+UNDEFINED = "undefined (oracle ≈ ERM)"
+
+
+def _fmt(v: float) -> str:
+    return "–" if not np.isfinite(v) else f"{v:.3f}"
+
+
+def _interval(s: dict) -> str:
+    return f"{_fmt(s['mean'] if 'mean' in s else s['gap_closed'])} [{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}]"
+
+
+def method_units(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per (method, cell, stratum column, seed): mitigation columns, mean over random states."""
+    df = add_cell(results.drop_duplicates(["result_id", "stratum_column"]))
+    df = df.assign(method=[display_name(m, bool(o), bool(c)) for m, o, c in
+                           zip(df.method, df.is_oracle, df.get("is_control", df.is_oracle))])
+    cols = ["acc_wg_mitigated", "auroc_wg_mitigated", "acc_wg_erm", "acc_wg_oracle_mitigated"]
+    return df.groupby(["method", *UNIT, "seed"], as_index=False)[cols].mean()
+
+
+def reference_table(refs: pd.DataFrame) -> pd.DataFrame:
+    """Per unit: ERM and oracle-group acc_wg over seeds and their paired difference (oracle - ERM)."""
+    rows = []
+    for (cell, col), g in add_cell(refs).groupby(UNIT):
+        g = g.sort_values("seed")
+        e, o = g.acc_wg_erm.to_numpy(float), g.acc_wg_oracle_mitigated.to_numpy(float)
+        diff = summarize(o - e, ("mitigation", "oracle-erm", cell, col))
+        rows.append({"cell": cell, "stratum_column": col, "seeds": len(g),
+                     "acc_wg ERM head": _interval(summarize(e, ("mitigation", "erm", cell, col))),
+                     "acc_wg oracle groups": _interval(summarize(o, ("mitigation", "oracle", cell, col))),
+                     "oracle - ERM": _interval(diff),
+                     "gap": "defined" if diff["mean"] >= MIN_GAP else UNDEFINED})
+    return pd.DataFrame(rows)
+
+
+def gap_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, unit): mean acc_wg/auroc_wg after mitigation and the gap closed over seeds."""
+    rows = []
+    for (method, cell, col), g in method_units(results).groupby(["method", *UNIT]):
+        g = g.sort_values("seed")
+        s = gap_closed_over_seeds(g.acc_wg_mitigated, g.acc_wg_erm, g.acc_wg_oracle_mitigated,
+                                  ("mitigation", method, cell, col))
+        rows.append({"method": method, "cell": cell, "stratum_column": col,
+                     "acc_wg_mitigated": float(g.acc_wg_mitigated.mean()),
+                     "auroc_wg_mitigated": float(g.auroc_wg_mitigated.mean()),
+                     "gap_closed": s["gap_closed"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
+                     "defined": s["defined"], "seeds": s["n"]})
+    return pd.DataFrame(rows)
+
+
+def method_summary(gaps: pd.DataFrame) -> pd.DataFrame:
+    """Per method: mean acc_wg/auroc_wg after mitigation over units, mean gap closed over the units
+    where it is defined, and how many units that is."""
+    agg = gaps.groupby("method").agg(acc_wg_mitigated=("acc_wg_mitigated", "mean"),
+                                     auroc_wg_mitigated=("auroc_wg_mitigated", "mean"),
+                                     gap_closed=("gap_closed", "mean"), units_defined=("defined", "sum"),
+                                     units=("defined", "size"))
+    return agg.sort_values("gap_closed", ascending=False, na_position="last").reset_index()
+
+
+def markdown(results: pd.DataFrame, refs: pd.DataFrame, strategy: str) -> list[str]:
+    """The summary's mitigation section, as lines."""
+    gaps = gap_table(results)
+    wide = gaps.assign(text=[UNDEFINED if not d else f"{_fmt(v)} [{_fmt(lo)}, {_fmt(hi)}]" for d, v, lo, hi in
+                             zip(gaps.defined, gaps.gap_closed, gaps.ci_low, gaps.ci_high)],
+                       unit=gaps.cell + " " + gaps.stratum_column)
+    per_unit = wide.pivot(index="method", columns="unit", values="text")
+    return [f"## Mitigation with discovered groups (`{strategy}`, last layer on frozen features)", "",
+            "Each method's groups (argmax slice x class, on train and val; never test) retrain the "
+            f"reference model's last layer with `{strategy}`; test acc_wg on the true strata. "
+            "gap_closed = (method - ERM) / (oracle - ERM), undefined where oracle - ERM < "
+            f"{MIN_GAP:.2f}; intervals: percentile bootstrap over seeds (about 75 % coverage with 3 seeds). "
+            "See docs/mitigation.md.", "",
+            "### References per task (ERM head vs oracle-group head)", "",
+            reference_table(refs).to_markdown(index=False), "",
+            "### Gap closed per method (mean over the units where it is defined)", "",
+            method_summary(gaps).to_markdown(index=False, floatfmt=".3f"), "",
+            "### Gap closed per method and task (95 % interval over seeds)", "",
+            per_unit.to_markdown(), ""]
