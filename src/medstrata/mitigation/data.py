@@ -5,10 +5,16 @@ one split) plus, optionally, the slice scores a discovery method gave that split
 has **no field for ground-truth strata**: the only groups it carries are the ones a method produced
 (the oracle control's are the true strata by construction, and it is flagged as an oracle).
 
-**Group rule.** ``slice = argmax_j scores[i, j]`` over the method's ``(n, n_slices)`` slice scores
-(ties: the lowest column, so an all-zero row is slice 0), and the group of sample i is
-``(labels[i], slice[i])``, encoded as one int ``labels[i] * n_slices + slice[i]``. Observed labels
-are used (the clean ones are hidden from every method).
+**Group rule.** Over the method's ``(n, k)`` slice scores, a slice *claims* sample i when its score
+is at least ``CLAIM = 0.5``; the sample's slice is the claiming column with the highest score (ties:
+the lowest column), and ``k`` (the *rest*) when no column claims it. The group of sample i is
+``(labels[i], slice[i])``, encoded as one int ``labels[i] * (k + 1) + slice[i]``. Observed labels are
+used (the clean ones are hidden from every method). Why not the plain argmax: most baselines score
+one ranking per class (loss rank, failure directions, ConfusionSDM) and are zero outside that class,
+so the argmax of every sample is its own class's column and the groups would be the classes; the
+0.5 claim splits each such column into its high-scoring members and the rest (the error set's 0/1
+indicator, the SVM's "predicted failure" side, the confusion cell of the prediction, the oracle's
+one-hot strata, a soft clustering's confident members).
 
 **Flagged samples** (``jtt_upweight``): with groups, a sample is flagged when its group is not the
 largest group of its class in that split (ties: the lower group id counts as the largest); without
@@ -38,7 +44,7 @@ class Split:
         features: (n, d) float64 frozen reference-model features (penultimate layer).
         labels: (n,) int64 observed labels in [0, n_classes).
         n_classes: number of classes C.
-        groups: (n,) int64 discovered group ids ``label * n_slices + slice``, or None (no groups).
+        groups: (n,) int64 discovered group ids ``label * (k + 1) + slice``, or None (no groups).
         errors: (n,) bool, the reference model misclassifies the sample (observed label).
     """
 
@@ -92,21 +98,28 @@ class Split:
         return out
 
 
+#: A slice claims a sample whose score in it is at least this (module docstring).
+CLAIM = 0.5
+
+
 def slices_of(scores: np.ndarray) -> np.ndarray:
-    """(n,) int64 slice index = argmax over (n, k) slice scores, lowest column on ties."""
+    """(n,) int64 slice of each row of (n, k) slice scores: the highest claiming column, ``k`` when
+    no score reaches :data:`CLAIM` (module docstring)."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[1] < 1 or not np.all(np.isfinite(scores)):
         raise MitigationError(f"slice scores must be finite with shape (n, k >= 1), got {scores.shape}")
-    return scores.argmax(axis=1).astype(np.int64)
+    best = scores.argmax(axis=1).astype(np.int64)
+    best[scores.max(axis=1) < CLAIM] = scores.shape[1]
+    return best
 
 
 def make_split(problem: Problem, scores: np.ndarray | None = None) -> Split:
     """A :class:`Split` from a Problem (features = its embeddings) and optional (n, k) slice scores
-    in the Problem's row order; groups = ``label * k + argmax slice`` (module docstring)."""
+    in the Problem's row order; groups = ``label * (k + 1) + slice`` (module docstring)."""
     groups = None
     if scores is not None:
         if len(scores) != problem.n:
             raise MitigationError(f"slice scores have {len(scores)} rows, the Problem has {problem.n}")
-        groups = problem.labels.astype(np.int64) * int(np.shape(scores)[1]) + slices_of(scores)
+        groups = problem.labels.astype(np.int64) * (int(np.shape(scores)[1]) + 1) + slices_of(scores)
     return Split(np.asarray(problem.sample_ids), np.asarray(problem.embeddings, dtype=np.float64),
                  problem.labels.astype(np.int64), problem.n_classes, groups, ~problem.correct)

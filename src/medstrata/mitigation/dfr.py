@@ -26,7 +26,7 @@ from medstrata.mitigation.data import Split
 from medstrata.mitigation.head import LinearHead, selection_score, standardiser
 from medstrata.mitigation.registry import register_strategy
 
-MIN_PER_GROUP = 5
+MIN_PER_GROUP = 20
 
 CITATION = citation_block(__doc__)
 

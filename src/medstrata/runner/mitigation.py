@@ -28,7 +28,7 @@ from medstrata.hashing import content_hash
 from medstrata.runner import jobs as J
 
 #: Bump when the mitigation records change for the same inputs (head trainer, scoring, keys).
-MITIGATION_VERSION = "1"
+MITIGATION_VERSION = "3"  # 3: slices claimed at 0.5; 2: + the no-group reference
 FEATURES = "penultimate"
 DEFAULT = "group_dro"
 
@@ -118,22 +118,27 @@ def _one(strategy: str, head: dict, slicer_in: dict, slicer, key: str):
 
 
 def reference_job(task_id: str, model: dict, seed: int, embedding: str, n_slices: int, strategy: str) -> list[dict]:
-    """One record per stratum column: ``acc_wg_erm``/``auroc_wg_erm`` (erm head) and
-    ``acc_wg_oracle_mitigated``/``auroc_wg_oracle_mitigated`` (``strategy`` with the oracle groups)."""
+    """One record per stratum column: ``acc_wg_erm``/``auroc_wg_erm`` (erm head),
+    ``acc_wg_oracle_mitigated``/``auroc_wg_oracle_mitigated`` (``strategy`` with the oracle groups) and
+    ``acc_wg_nogroups``/``auroc_wg_nogroups`` (``strategy`` without discovered groups: the classes as
+    groups, or JTT's error set for ``jtt_upweight``)."""
     def compute() -> list[dict]:
         task = J._load_task(task_id)
         head, slicer_in = _inputs(model, embedding, False)
         erm = _one("erm", head, slicer_in, None, f"{task_id}/{seed}")
+        plain = _one(strategy, head, slicer_in, None, f"{task_id}/{seed}")
         out = []
         for col in task.stratum_columns():
             oracle = _fit_slicer("oracle", {"n_slices": n_slices, "random_state": seed}, slicer_in["val"],
                                  _truth(task, col))
             res = _one(strategy, head, slicer_in, oracle, f"{task_id}/{seed}")
             e, o = _score(task, head["test"], erm.test_probs, col), _score(task, head["test"], res.test_probs, col)
+            c = _score(task, head["test"], plain.test_probs, col)
             out.append({**J._ids(task, model, seed, col), "stratum_column": col, "mitigation": strategy,
                         "acc_wg_erm": e["acc_wg"], "auroc_wg_erm": e["auroc_wg"], "acc_avg_erm": e["acc_avg"],
                         "acc_wg_oracle_mitigated": o["acc_wg"], "auroc_wg_oracle_mitigated": o["auroc_wg"],
-                        "acc_avg_oracle_mitigated": o["acc_avg"], "erm_params": json.dumps(erm.params),
+                        "acc_avg_oracle_mitigated": o["acc_avg"], "acc_wg_nogroups": c["acc_wg"],
+                        "auroc_wg_nogroups": c["auroc_wg"], "erm_params": json.dumps(erm.params),
                         "oracle_params": json.dumps(res.params)})
         return out
 
@@ -192,19 +197,24 @@ def attach_mitigation(results, jobs: list[dict[str, Any]], models: dict, cfg, pr
         rows += method_mitigation_job(r.task_id, models[r.task_id], method, r.seed, embedding, n_slices,
                                       int(r.random_state), strategy, r.result_id)
     merged = results.merge(pd.DataFrame(rows), on=["result_id", "stratum_column"], how="left")
-    ref = pd.DataFrame(refs)[["task_id", "seed", "stratum_column", "acc_wg_erm", "acc_wg_oracle_mitigated"]]
+    ref = pd.DataFrame(refs)[["task_id", "seed", "stratum_column", "acc_wg_erm", "acc_wg_oracle_mitigated",
+                              "acc_wg_nogroups"]]
     merged = merged.merge(ref, on=["task_id", "seed", "stratum_column"], how="left")
     return add_gap_closed(merged), refs
 
 
 def add_gap_closed(df):
-    """``gap_closed`` and ``gap_closed_defined`` per record from its acc_wg columns (NaN + False when
-    oracle - ERM < MIN_GAP)."""
+    """``gap_closed``/``gap_closed_defined`` (reference: the ERM head) and ``gap_closed_nogroups``/
+    ``gap_closed_nogroups_defined`` (reference: the strategy without discovered groups) per record,
+    NaN + False when oracle - reference < MIN_GAP."""
     from medstrata.scoring.gap_closed import gap_closed
 
-    pairs = [gap_closed(m, e, o) for m, e, o in zip(df["acc_wg_mitigated"], df["acc_wg_erm"],
-                                                    df["acc_wg_oracle_mitigated"])]
-    return df.assign(gap_closed=[p[0] for p in pairs], gap_closed_defined=[p[1] for p in pairs])
+    out = {}
+    for suffix, ref in (("", "acc_wg_erm"), ("_nogroups", "acc_wg_nogroups")):
+        pairs = [gap_closed(m, e, o) for m, e, o in zip(df["acc_wg_mitigated"], df[ref], df["acc_wg_oracle_mitigated"])]
+        out[f"gap_closed{suffix}"] = [p[0] for p in pairs]
+        out[f"gap_closed{suffix}_defined"] = [p[1] for p in pairs]
+    return df.assign(**out)
 
 
 def save(folder, results, refs: list[dict], cfg) -> None:
