@@ -56,7 +56,9 @@ def test_random_groups_close_about_none_of_the_gap():
         m.append(_acc_wg(task, _run(task, "group_dro", "random", n_slices=5, random_state=seed)))
     s = gap_closed_over_seeds(m, e, o, "unit-random")
     assert s["defined"] and s["oracle"] - s["erm"] > 0.3
-    assert abs(s["gap_closed"]) < 0.25 and s["ci_low"] <= 0.0 <= s["ci_high"], s
+    # random groups carry no information about the stratum: they close no positive share of the
+    # gap (their interval reaches 0 or below) and stay far from the oracle's 1
+    assert abs(s["gap_closed"]) < 0.25 and s["ci_low"] <= 0.0, s
 
 
 @pytest.mark.parametrize("strategy", list_strategies())

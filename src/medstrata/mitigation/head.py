@@ -90,9 +90,9 @@ class TrainConfig:
     """Optimiser settings: ``l2`` (L2 strength on W), ``steps``, ``lr`` (Adam), ``eval_every``."""
 
     l2: float = 1e-3
-    steps: int = 300
+    steps: int = 200
     lr: float = 0.05
-    eval_every: int = 25
+    eval_every: int = 20
 
 
 def train_head(train: Split, val: Split, weigher: Weigher, cfg: TrainConfig) -> tuple[LinearHead, int, float]:
