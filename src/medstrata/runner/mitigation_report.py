@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from medstrata.runner.report import add_cell, display_name
+from medstrata.runner.report import add_cell, display_name, short_setting
 from medstrata.scoring.aggregate import summarize
 from medstrata.scoring.gap_closed import MIN_GAP, gap_closed_over_seeds
 
@@ -88,18 +88,28 @@ def _texts(gaps: pd.DataFrame, suffix: str) -> list[str]:
             zip(gaps[f"defined{suffix}"], gaps[f"gap_closed{suffix}"], gaps[f"ci_low{suffix}"], gaps[f"ci_high{suffix}"])]
 
 
+def short_labels(df: pd.DataFrame) -> dict[str, str]:
+    """{cell: ``dataset[target] kind knob=value``}: the cells of ``df`` as short table labels."""
+    cells = add_cell(df).drop_duplicates("cell")
+    return {c: f"{d}[{t}] {k} {short_setting(k, p)}".strip()
+            for c, d, t, k, p in zip(cells.cell, cells.dataset, cells.target, cells.kind, cells.stratum_params)}
+
+
 def markdown(results: pd.DataFrame, refs: pd.DataFrame, strategy: str) -> list[str]:
-    """The summary's mitigation section, as lines."""
+    """The summary's mitigation section, as lines (cells shortened by :func:`short_labels`; the
+    full cell strings are in ``results.csv`` and ``mitigation.csv``)."""
+    labels = short_labels(results)
     gaps = gap_table(results)
-    gaps = gaps.assign(unit=gaps.cell + " " + gaps.stratum_column, text=_texts(gaps, ""),
+    gaps = gaps.assign(unit=gaps.cell.map(labels) + " " + gaps.stratum_column, text=_texts(gaps, ""),
                        text_nogroups=_texts(gaps, "_nogroups"))
+    ref_table = reference_table(refs).assign(cell=lambda t: t.cell.map(labels).fillna(t.cell))
     lines = [f"## Mitigation with discovered groups (`{strategy}`, last layer on frozen features)", "",
              "Each method's groups (argmax slice x class, on train and val; never test) retrain the "
              f"reference model's last layer with `{strategy}`; test acc_wg on the true strata. "
              "gap_closed = (method - ERM) / (oracle - ERM); gap_closed_nogroups uses the strategy without "
              f"discovered groups as the reference instead of ERM; undefined where oracle - reference < {MIN_GAP:.2f}. "
              "Intervals: percentile bootstrap over seeds (about 75 % coverage with 3 seeds). See docs/mitigation.md.", "",
-             "### References per task", "", reference_table(refs).to_markdown(index=False), "",
+             "### References per task", "", ref_table.to_markdown(index=False), "",
              "### Per method (mean over the units where each gap is defined)", "",
              method_summary(gaps).to_markdown(index=False, floatfmt=".3f"), ""]
     for col, title in (("text", "gap_closed (vs ERM)"), ("text_nogroups", "gap_closed_nogroups (vs no groups)")):
