@@ -15,7 +15,6 @@ methods wrap two hooks so that every strategy, built-in or plug-in,
 
 from __future__ import annotations
 
-import textwrap
 from typing import Any, ClassVar
 
 import numpy as np
@@ -97,7 +96,7 @@ def _check(split: Any, which: str) -> None:
 
 
 def citation_block(doc: str | None) -> str:
-    """The text after ``Citation:`` in a module docstring, dedented."""
-    if not doc or "Citation:" not in doc:
-        raise MitigationError("a mitigation strategy's docstring must contain a 'Citation:' block")
-    return textwrap.dedent(doc.split("Citation:", 1)[1]).strip()
+    """The text after ``Citation:`` in a module docstring, dedented (the methods' rule)."""
+    from medstrata.methods.base import citation_block as block
+
+    return block(doc)
