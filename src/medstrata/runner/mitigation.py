@@ -28,7 +28,7 @@ from medstrata.hashing import content_hash
 from medstrata.runner import jobs as J
 
 #: Bump when the mitigation records change for the same inputs (head trainer, scoring, keys).
-MITIGATION_VERSION = "3"  # 3: slices claimed at 0.5; 2: + the no-group reference
+MITIGATION_VERSION = "4"  # 4: float32 trainer, 200 steps, eta grid; 3: slices claimed at 0.5; 2: + the no-group reference
 FEATURES = "penultimate"
 DEFAULT = "group_dro"
 
