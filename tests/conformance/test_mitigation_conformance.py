@@ -109,3 +109,20 @@ def test_strategy_conforms(name):
         check(name, train, val, test)
         ran.append(check.__name__)
     assert ran == [c.__name__ for c in CHECKS] and len(ran) == 7
+
+
+def test_registry_refuses_a_strategy_without_citation_or_grid():
+    from medstrata.mitigation import MitigationStrategy, register_strategy
+    from medstrata.registry import RegistrationError
+
+    class NoCitation(MitigationStrategy):
+        grid = [{}]
+
+    class NoGrid(MitigationStrategy):
+        citation = "someone"
+        grid = []
+
+    for cls, words in ((NoCitation, "citation"), (NoGrid, "grid")):
+        with pytest.raises(RegistrationError, match=words):
+            register_strategy("test_bad_strategy")(cls)
+    assert "test_bad_strategy" not in list_strategies()

@@ -3,7 +3,7 @@
 * :class:`LinearHead`: standardisation (mean/std of the rows it was trained on) then
   ``logits = z @ W + b`` with ``W (d, C)``, ``b (C,)``.
 * :func:`train_head`: full-batch Adam on the (per-sample weighted) cross-entropy plus
-  ``l2 / 2 * ||W||^2``, from ``W = 0, b = 0`` (no random initialisation, so there is nothing to
+  ``l2 / 2 * ||W||^2`` (products in float32, the kept heads in float64), from ``W = 0, b = 0`` (no random initialisation, so there is nothing to
   seed). A ``weigher`` callback may change the sample weights at every step (GroupDRO's online
   group weights). Every ``eval_every`` steps the head is scored on val with :func:`selection_score`
   and the best checkpoint is kept (ties: the earliest): that is how the number of epochs is chosen.

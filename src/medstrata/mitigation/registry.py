@@ -22,6 +22,8 @@ def _why_invalid(cls: Any) -> str | None:
         return f"{cls!r} is not a subclass of medstrata.mitigation.MitigationStrategy"
     if not cls.citation:
         return f"{cls.__qualname__} has no citation"
+    if not isinstance(cls.version, str) or not cls.version:
+        return f"{cls.__qualname__}.version must be a non-empty string"
     if not cls.grid or not all(isinstance(g, dict) for g in cls.grid):
         return f"{cls.__qualname__}.grid must be a non-empty list of dicts"
     return None
