@@ -1,7 +1,7 @@
 """Registry-wide conformance battery for mitigation strategies.
 
 Every registered strategy (built-ins and installed plug-ins) runs every check in ``CHECKS``: fit
-returns self, not-fitted error, output shape and range, determinism, independence from row order
+returns self, not-fitted error, output shape and range (two and four classes), determinism, independence from row order
 (joins by sample id, never by position), the key changes nothing but keyed draws, inputs left
 unchanged, the global RNG untouched, and clear errors for bad input. A new strategy is covered with
 no edit here; each test asserts that every check ran, so a skipped check cannot pass unnoticed.
@@ -93,7 +93,21 @@ def check_rejects_bad_input(name, train, val, test):
             make()
 
 
-CHECKS = [check_fit_returns_self_and_shapes, check_not_fitted_raises, check_determinism,
+def check_multiclass(name, train, val, test):
+    """Four classes (the quick suite has 8- and 11-class tasks), one class absent from val's groups."""
+    rng = np.random.default_rng(5)
+
+    def split(n, prefix):
+        y = np.arange(n) % 4
+        x = rng.normal(size=(n, 6)) + np.eye(4, 6)[y] * 2.0
+        ids = np.asarray([f"{prefix}{i:04d}" for i in range(n)], dtype=object)
+        return Split(ids, x, y.astype(np.int64), 4, y * 3 + (np.arange(n) % 3 == 0), rng.random(n) < 0.1)
+
+    probs = _fit(name, split(200, "t"), split(80, "v")).predict_proba(rng.normal(size=(7, 6)))
+    assert probs.shape == (7, 4) and np.allclose(probs.sum(axis=1), 1.0)
+
+
+CHECKS = [check_fit_returns_self_and_shapes, check_multiclass, check_not_fitted_raises, check_determinism,
           check_order_invariance, check_inputs_unchanged, check_no_global_rng, check_rejects_bad_input]
 
 
@@ -108,7 +122,7 @@ def test_strategy_conforms(name):
     for check in CHECKS:
         check(name, train, val, test)
         ran.append(check.__name__)
-    assert ran == [c.__name__ for c in CHECKS] and len(ran) == 7
+    assert ran == [c.__name__ for c in CHECKS] and len(ran) == 8
 
 
 def test_registry_refuses_a_strategy_without_citation_or_grid():

@@ -1,9 +1,9 @@
 """DFR: last-layer retraining on a group-balanced subsample of **held-out** data (val).
 
 Val is split in two halves by a keyed draw per sample id (``u < 0.5``: half A). For each ``C`` of
-the grid, an L1 logistic regression (liblinear, features standardised with half A's mean and std)
-is fitted on each of ``n_subsamples`` group-balanced subsamples of half A and the coefficients are
-averaged; the ``C`` with the best worst discovered-group accuracy on half B wins. The kept head is
+the grid, an L1 logistic regression (liblinear, one-vs-rest with more than two classes; features
+standardised with half A's mean and std) is fitted on each of ``n_subsamples`` group-balanced
+subsamples of half A and the coefficients are averaged; the ``C`` with the best worst discovered-group accuracy on half B wins. The kept head is
 then refitted the same way on **all** of val with that ``C``. Train is not used.
 
 Balanced subsample r: from every group of the split (discovered ``(class, slice)`` groups; the
@@ -80,11 +80,11 @@ class DFR(MitigationStrategy):
             b[present[0]] = 1.0
             return W, b
         seed = keyed_seed("medstrata.mitigation/dfr", self.key, r) % (2**31 - 1)
-        lr = LogisticRegression(C=C, solver="liblinear", random_state=seed, **_l1()).fit(z, split.labels)
-        if len(present) == 2:
-            W[:, present[1]], b[present[1]] = lr.coef_[0], lr.intercept_[0]
-        else:
-            W[:, present], b[present] = lr.coef_.T, lr.intercept_
+        # liblinear is binary: with more classes, one class-vs-rest fit per class (one-vs-rest)
+        for c in present[1:] if len(present) == 2 else present:
+            lr = LogisticRegression(C=C, solver="liblinear", random_state=seed, **_l1())
+            lr.fit(z, (split.labels == c).astype(np.int64))
+            W[:, c], b[c] = lr.coef_[0], lr.intercept_[0]
         return W, b
 
 
