@@ -3,8 +3,9 @@
 Val is split in two halves by a keyed draw per sample id (``u < 0.5``: half A). For each ``C`` of
 the grid, an L1 logistic regression (liblinear, one-vs-rest with more than two classes; features
 standardised with half A's mean and std) is fitted on each of ``n_subsamples`` group-balanced
-subsamples of half A and the coefficients are averaged; the ``C`` with the best worst discovered-group accuracy on half B wins. The kept head is
-then refitted the same way on **all** of val with that ``C``. Train is not used.
+subsamples of half A and the coefficients are averaged; the ``C`` with the best worst
+discovered-group accuracy on half B wins. The kept head is then refitted the same way on **all** of
+val with that ``C``. Train is not used.
 
 Balanced subsample r: from every group of the split (discovered ``(class, slice)`` groups; the
 classes without groups) the ``m`` members with the smallest keyed draw ``u(sample id, r)``, where
