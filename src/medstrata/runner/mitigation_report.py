@@ -104,7 +104,8 @@ def markdown(results: pd.DataFrame, refs: pd.DataFrame, strategy: str) -> list[s
                        text_nogroups=_texts(gaps, "_nogroups"))
     ref_table = reference_table(refs).assign(cell=lambda t: t.cell.map(labels).fillna(t.cell))
     lines = [f"## Mitigation with discovered groups (`{strategy}`, last layer on frozen features)", "",
-             "Each method's groups (argmax slice x class, on train and val; never test) retrain the "
+             "Each method's groups (class x the slice that claims a sample with score >= 0.5, else the rest; "
+             "on train and val, never test) retrain the "
              f"reference model's last layer with `{strategy}`; test acc_wg on the true strata. "
              "gap_closed = (method - ERM) / (oracle - ERM); gap_closed_nogroups uses the strategy without "
              f"discovered groups as the reference instead of ERM; undefined where oracle - reference < {MIN_GAP:.2f}. "
