@@ -95,6 +95,8 @@ def test_a_code_submission_is_verified_and_scores_like_the_run(home):
     assert subs.set_index("submission_id").loc[out["submission_id"], "verified"]
     got, want = _key(_stored("loss_rank")), _key(run_records(run, "loss_rank"))
     np.testing.assert_array_equal(got.ap.to_numpy(float), want.ap.to_numpy(float))
+    for col in ("acc_wg_mitigated", "acc_wg_erm", "acc_wg_oracle_mitigated", "gap_closed"):  # same jobs as the run
+        np.testing.assert_array_equal(got[col].to_numpy(float), want[col].to_numpy(float))
 
 
 def test_rescore_recomputes_from_the_payload_not_from_stored_numbers(home, tmp_path):

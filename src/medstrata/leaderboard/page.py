@@ -47,6 +47,10 @@ LEGEND = [
     ("P@10", "expected precision of the top 10 samples of the matched slice (split-half), mean over cells."),
     ("Worst-slice acc", "the reference model's accuracy on the method's worst slice, mean over cells; "
      "lower means the method surfaced a group the model fails on more badly."),
+    ("Gap closed", "worst-group accuracy after last-layer GroupDRO with the method's groups (on train "
+     "and val, never test): (method - ERM) / (oracle groups - ERM), ratio of the means over seeds, mean over "
+     "tasks where oracle - ERM >= 0.02; computed for verified code submissions only (an outputs file has no "
+     "train/val groups), '–' otherwise. See docs/mitigation.md."),
     ("Seeds / Cells", "distinct seeds with public results / (task, seed) cells that every method has, "
      "so all comparisons are paired."),
     ("Badges", "ORACLE reads the true strata; control is a reference baseline; verified = results "
@@ -104,6 +108,24 @@ def task_mean(df: pd.DataFrame, metric: str) -> pd.Series:
     return pt.groupby(["method", "cell"])[metric].mean().groupby("method").mean()
 
 
+def gap_closed_mean(df: pd.DataFrame) -> pd.Series:
+    """Per method: mean over (task, stratum column) of the gap closed over seeds (ratio of the
+    means, :func:`medstrata.scoring.gap_closed.gap_closed_over_seeds`); units where it is undefined
+    (oracle ≈ ERM) and records without mitigation fields (outputs submissions) are left out."""
+    from medstrata.scoring.gap_closed import gap_closed_over_seeds
+
+    cols = ["acc_wg_mitigated", "acc_wg_erm", "acc_wg_oracle_mitigated"]
+    if df.empty or any(c not in df for c in cols):
+        return pd.Series(dtype=float)
+    units = add_cell(df).dropna(subset=cols).drop_duplicates(["method", "cell", "stratum_column", "seed"])
+    values = {}
+    for (method, cell, col), g in units.groupby(["method", "cell", "stratum_column"]):
+        s = gap_closed_over_seeds(*(g[c].to_numpy(float) for c in cols), ("page", method, cell, col), n_boot=1)
+        values.setdefault(method, []).append(s["gap_closed"])
+    return pd.Series({m: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for m, v in values.items()},
+                     dtype=float)
+
+
 def breakdown(public: pd.DataFrame, by: str) -> pd.DataFrame:
     """(methods, values of ``by``) frame of :func:`task_mean` AP within each kind or dataset."""
     if public.empty:
@@ -134,7 +156,7 @@ def leaderboard_frame(records: pd.DataFrame, submissions: pd.DataFrame) -> pd.Da
 
     Columns: the submission's fields, ``role`` (ranked/control/unscored), ``rank``, ``ap_mean``,
     ``ap_ci_low``, ``ap_ci_high``, ``ap_private``, ``private_gap`` (public - private),
-    ``private_flag``, ``p_at_10``, ``worst_slice_acc``, ``n_seeds``, ``n_cells``.
+    ``private_flag``, ``p_at_10``, ``worst_slice_acc``, ``gap_closed``, ``n_seeds``, ``n_cells``.
     """
     public = _as_methods(records[records["tier"] == "public"])
     private = _as_methods(records[records["tier"] == "private"])
@@ -147,6 +169,7 @@ def leaderboard_frame(records: pd.DataFrame, submissions: pd.DataFrame) -> pd.Da
     out["private_gap"] = out["ap_mean"].astype(float) - out["ap_private"]
     out["private_flag"] = out["private_gap"].abs() > GAP_THRESHOLD
     out["worst_slice_acc"] = out["board_name"].map(task_mean(public, "worst_slice_acc")).astype(float)
+    out["gap_closed"] = out["board_name"].map(gap_closed_mean(public)).astype(float)
     out["n_seeds"] = out["board_name"].map(public.groupby("method")["seed"].nunique()).astype(float)
     out["n_cells"] = out["n_cells"].astype(float)
     return out.sort_values("_order").drop(columns="_order").reset_index(drop=True)
@@ -243,7 +266,7 @@ def _rank_text(row) -> str:
 def write_csv(frame: pd.DataFrame, breakdowns: dict[str, pd.DataFrame], path: Path) -> None:
     """One row per submission: the frame plus ``ap[kind=...]`` / ``ap[dataset=...]`` columns."""
     lead = ["submission_id", "board_name", "role", "rank", "ap_mean", "ap_ci_low", "ap_ci_high", "ap_private",
-            "private_gap", "private_flag", "p_at_10", "worst_slice_acc", "n_seeds", "n_cells"]
+            "private_gap", "private_flag", "p_at_10", "worst_slice_acc", "gap_closed", "n_seeds", "n_cells"]
     out = frame[lead + [c for c in frame.columns if c not in lead]].copy()
     for by, table in breakdowns.items():
         for col in table.columns:
@@ -257,7 +280,7 @@ def write_csv(frame: pd.DataFrame, breakdowns: dict[str, pd.DataFrame], path: Pa
 def render_markdown(frame: pd.DataFrame, breakdowns: dict[str, pd.DataFrame], meta: dict) -> str:
     """The page as Markdown: header, ranking table (same rows as the HTML), legend, breakdowns."""
     head = ["rank", "method", "version", "ap", "95% CI", "private ap", "gap flag", "p_at_10",
-            "worst_slice_acc", "seeds", "cells", "badges", "submitted"]
+            "worst_slice_acc", "gap_closed", "seeds", "cells", "badges", "submitted"]
     lines = [f"# MedStrata leaderboard: {md_escape(meta.get('suite_name'))}", ""]
     lines += [f"- {k}: {md_escape(meta.get(k))}" for k in
               ("benchmark_version", "suite_id", "scorer_version", "primary_metric", "built_at")]
@@ -266,6 +289,7 @@ def render_markdown(frame: pd.DataFrame, breakdowns: dict[str, pd.DataFrame], me
         cells = [_rank_text(r), md_escape(r["board_name"]), md_escape(r.get("version")), _num(r["ap_mean"]),
                  f"[{_num(r['ap_ci_low'])}, {_num(r['ap_ci_high'])}]", _num(r["ap_private"]),
                  "GAP" if r["private_flag"] else "", _num(r["p_at_10"]), _num(r["worst_slice_acc"]),
+                 _num(r["gap_closed"]),
                  _intnum(r["n_seeds"]), _intnum(r["n_cells"]), ", ".join(t for _, t in badges(r)),
                  md_escape(_text(r.get("submitted_at"))[:10])]
         lines.append("| " + " | ".join(cells) + " |")

@@ -207,11 +207,11 @@ def _json_safe(value):
     return value
 
 
-def payloads(path: Path | None = None) -> list[tuple[int, str, str, bytes]]:
-    """``(id, board id, tier, payload bytes)`` of every submission."""
+def payloads(path: Path | None = None) -> list[tuple[int, str, str, str, bytes]]:
+    """``(id, board id, tier, kind, payload bytes)`` of every submission."""
     with connect(path, create=False) as con:
-        rows = con.execute("SELECT id, board_id, tier, payload FROM submissions ORDER BY id").fetchall()
-    return [(i, b, t, zlib.decompress(p)) for i, b, t, p in rows]
+        rows = con.execute("SELECT id, board_id, tier, kind, payload FROM submissions ORDER BY id").fetchall()
+    return [(i, b, t, k, zlib.decompress(p)) for i, b, t, k, p in rows]
 
 
 def replace_records(new: dict[int, list[dict]], path: Path | None = None) -> None:

@@ -25,12 +25,15 @@ def scores_sha256(sub: Submission) -> str:
     return hashlib.sha256(json.dumps(tasks, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _record(sub: Submission, payload: bytes, kind: str, verified: bool, db: Path | None) -> dict:
+def _record(sub: Submission, payload: bytes, kind: str, verified: bool, db: Path | None,
+            method: str | None = None) -> dict:
+    """Score ``sub`` and store it; ``method``: the registered method of a code submission, whose
+    records also get ``gap_closed`` (:mod:`medstrata.leaderboard.mitigation`)."""
     board = store.get_board(board_id=sub.board.id, path=db)
     check_board(sub, board)
     sha = scores_sha256(sub)
     store.precheck(board.board_id, "public", sub.method.name, sub.method.version, sha, db)
-    records = score_submission(sub, board)
+    records = _score(sub, board, method)
     entry = {"board_id": board.board_id, "tier": "public", "kind": kind, "name": sub.method.name,
              "version": sub.method.version, "method": sub.method.model_dump(), "verified": verified,
              "used_stratum_labels": sub.method.used_stratum_labels, "control": sub.method.control,
@@ -54,7 +57,7 @@ def submit_code(method: str, board_name: str, db: Path | None = None, **meta) ->
     board = store.get_board(name=board_name, path=db)
     doc = code_submission(method, board, **meta)
     data = json.dumps(doc, sort_keys=True).encode()
-    return _record(to_model(parse(data)), data, "code", True, db)
+    return _record(to_model(parse(data)), data, "code", True, db, method)
 
 
 def submit_private(method: str, board_name: str | None, db: Path | None = None,
@@ -86,16 +89,27 @@ def rescore(db: Path | None = None) -> dict[str, int]:
     from medstrata.leaderboard.private import load_secret, run_private
 
     new = {}
-    for sid, board_id, tier, payload in store.payloads(path=db):
+    for sid, board_id, tier, kind, payload in store.payloads(path=db):
         board = store.get_board(board_id=board_id, path=db, current_only=False)
         if tier == "private":
             doc = json.loads(payload)
             new[sid] = run_private(doc["method"]["name"], load_secret(), suite=board.name,
                                    overrides=tuple(doc.get("overrides", [])))
         else:
-            new[sid] = score_submission(to_model(parse(payload)), board)
+            sub = to_model(parse(payload))
+            new[sid] = _score(sub, board, sub.method.name if kind == "code" else None)
     store.replace_records(new, db)
     return {"rescored": len(new), "rows": sum(len(v) for v in new.values())}
+
+
+def _score(sub: Submission, board, method: str | None) -> list[dict]:
+    """The pinned scorer's records, with the mitigation fields when ``method`` (code submissions)."""
+    records = score_submission(sub, board)
+    if method is None:
+        return records
+    from medstrata.leaderboard.mitigation import with_mitigation
+
+    return with_mitigation(records, method, board)
 
 
 def header(board_name: str, board_id: str, method: dict) -> dict:

@@ -64,6 +64,9 @@ def _check_suite(suite) -> None:
         raise SpecError(f"suite.discovery_states must be an int >= 1, got {states!r}")
     if str(suite.get("gates", "exclude")) not in GATE_MODES:
         raise SpecError(f"suite.gates must be one of {', '.join(GATE_MODES)}, got {suite.get('gates')!r}")
+    from medstrata.runner.mitigation import strategy_of
+
+    strategy_of(suite)
     if str(suite.get("primary_metric")) not in RECOVERY_METRICS:
         raise SpecError(f"suite.primary_metric must be one of {', '.join(RECOVERY_METRICS)}, "
                         f"got {suite.get('primary_metric')!r}")

@@ -8,7 +8,8 @@ method results by task + model + method + version + seed + embedding + slice bud
 random state), so a rerun is cheap and an interrupted run resumes where it stopped.
 
 Suite keys read here: ``n_slices`` (the slice budget every method gets; required),
-``discovery_states`` (how many discovery ``random_state`` values each method runs per trained
+``mitigation`` (a registered mitigation strategy, default ``group_dro``, or ``none``: see
+:mod:`medstrata.runner.mitigation`), ``discovery_states`` (how many discovery ``random_state`` values each method runs per trained
 model, default 1: ``random_state = seed + 1000 * r`` for r = 0..discovery_states-1; the cell's value
 is the mean over them) and ``primary_metric``.
 """
@@ -30,6 +31,7 @@ from tqdm.auto import tqdm
 
 from medstrata import __version__, interrupt, locks, paths
 from medstrata.runner import jobs as J
+from medstrata.runner import mitigation as M
 from medstrata.runner import report
 from medstrata.errors import SpecError
 from medstrata.validity import run as V
@@ -55,6 +57,7 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
     excluded = V.announce(cards, mode)
     kept = [job for job in planned if V.cell_key(job) not in excluded]
     results = pd.DataFrame(discover(cfg, kept, models, progress))
+    results, mitigation_refs = M.attach_mitigation(results, kept, models, cfg, progress)
     V.attach_recover(cards, kept, results)
     V.attach_dose(cards)
     kept_ids = {job["task_id"] for job in kept}
@@ -63,6 +66,7 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
         V.write(tmp, cards, str(cfg.suite.name), mode, excluded)
         if not results.empty:
             _save(tmp, folder.name, results, ref, cfg, t_start, models, [cards[k]["cell"] for k in sorted(excluded)])
+            M.save(tmp, results, mitigation_refs, cfg)
             V.append_to_summary(tmp)
     if results.empty:
         raise SpecError(f"every task of suite {cfg.suite.name} failed the validity gates; see {folder / 'validity.md'}")
@@ -111,7 +115,8 @@ def sweep_stale_temps() -> None:
     from medstrata.models.cache import models_root
 
     for folder, prefix in ((paths.tasks_dir(), "task"), (models_root(), "model"),
-                           (paths.cache_dir() / "results", "result"), (paths.runs_dir(), "run")):
+                           (paths.cache_dir() / "results", "result"), (paths.runs_dir(), "run"),
+                           (paths.cache_dir() / "mitigation", "mitigation")):
         for path in locks.sweep(folder, prefix):
             print(f"removed stale temp {path}", file=sys.stderr)
 
