@@ -162,3 +162,18 @@ def test_strategy_key_changes_only_keyed_draws(task):
     np.testing.assert_array_equal(a.head_.params(), b.head_.params())  # group_dro draws nothing
     c, d = get_strategy("dfr", key="x").fit(train, val), get_strategy("dfr", key="y").fit(train, val)
     assert not np.array_equal(c.head_.params(), d.head_.params())  # dfr's halves and subsamples are keyed
+
+
+def test_train_subsample_is_keyed_by_sample_id_and_capped(monkeypatch):
+    """The heads of a task train on the same capped rows whatever the row order; small train splits
+    are kept whole."""
+    from medstrata.runner import mitigation as RM
+
+    train, _ = planted_task()["train"]
+    assert RM.train_subsample(train, "task-a") is train  # 2000 rows <= MAX_TRAIN
+    monkeypatch.setattr(RM, "MAX_TRAIN", 500)
+    a = RM.train_subsample(train, "task-a")
+    rev = RM.train_subsample(train.take(np.arange(train.n)[::-1]), "task-a")
+    assert a.n == 500 and set(a.sample_ids) == set(rev.sample_ids)
+    assert set(RM.train_subsample(train, "task-b").sample_ids) != set(a.sample_ids)
+    assert 0.4 < a.labels.mean() < 0.6  # a uniform draw keeps the class mix
