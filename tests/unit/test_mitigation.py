@@ -133,9 +133,10 @@ def test_records_get_gap_closed_and_the_undefined_flag():
     df = pd.DataFrame({"acc_wg_mitigated": [0.7, 0.7], "acc_wg_erm": [0.6, 0.6],
                        "acc_wg_oracle_mitigated": [0.8, 0.61], "acc_wg_nogroups": [0.65, 0.6]})
     out = add_gap_closed(df)
-    assert out.gap_closed[0] == pytest.approx(0.5) and out.gap_closed_defined.tolist() == [True, False]
-    assert math.isnan(out.gap_closed[1])
-    assert out.gap_closed_nogroups[0] == pytest.approx((0.7 - 0.65) / (0.8 - 0.65))
+    assert out.gap_closed_erm[0] == pytest.approx(0.5) and out.gap_closed_erm_defined.tolist() == [True, False]
+    assert math.isnan(out.gap_closed_erm[1]) and math.isnan(out.gap_closed[1])
+    assert out.gap_closed[0] == pytest.approx((0.7 - 0.65) / (0.8 - 0.65))
+    assert out.gap_closed_defined.tolist() == [True, False]
 
 
 def test_suite_mitigation_key():

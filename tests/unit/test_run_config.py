@@ -11,12 +11,15 @@ def test_translate_sugar():
 
 def test_quick_suite_plan():
     jobs = plan(compose(["suite=quick"]))
-    assert len(jobs) == 20 and {j["seed"] for j in jobs} == {0, 1, 2, 3, 4}
+    assert len(jobs) == 12 and {j["seed"] for j in jobs} == {0, 1, 2}
     strata = {(j["dataset"], j["target"], tuple(k for k, _ in j["strata"])) for j in jobs}
     assert ("bloodmnist", None, ("rare_subclass", "subtle_feature")) in strata
     assert ("bloodmnist", "official", ("subtle_feature",)) in strata
     assert any(d == "organamnist" and t == "official" for d, t, _ in strata)
     assert any(d.endswith("3d") for d, _, _ in strata)
+    three_d = next(j for j in jobs if j["dataset"] == "adrenalmnist3d")
+    assert three_d["model"] == {"width": 8, "batch_size": 32, "lr": 0.001, "select": "last"}
+    assert dict(three_d["strata"])["subtle_feature"]["train_fraction"] == 0.05
     assert len(jobs[0]["methods"]) >= 10
 
 
@@ -44,7 +47,7 @@ def test_full_suite_has_severities_and_skips_impossible_kinds():
 
 def test_filters_and_errors():
     jobs = plan(compose(["suite=quick", "datasets=[organamnist]", "methods=[random]"]))
-    assert len(jobs) == 5 and all(j["methods"] == [{"name": "random", "params": {}}] for j in jobs)
+    assert len(jobs) == 3 and all(j["methods"] == [{"name": "random", "params": {}}] for j in jobs)
     with pytest.raises(SpecError, match="registered"):
         plan(compose(["suite=quick", "methods=[nope]"]))
     with pytest.raises(SpecError, match="bad run override"):

@@ -8,7 +8,8 @@ did) and runs :func:`medstrata.runner.mitigation.method_mitigation_job` and
 :func:`~medstrata.runner.mitigation.reference_job` with the default strategy (``group_dro``), the
 same cached jobs as ``medstrata run``, so a board row and a run agree. The records get
 ``acc_wg_mitigated``, ``auroc_wg_mitigated``, ``acc_wg_erm``, ``acc_wg_oracle_mitigated``,
-``acc_wg_nogroups``, ``gap_closed`` and ``gap_closed_defined`` (see ``docs/mitigation.md``).
+``acc_wg_nogroups``, ``gap_closed``/``gap_closed_defined`` (vs the no-group head) and
+``gap_closed_erm``/``gap_closed_erm_defined`` (vs ERM) (see ``docs/mitigation.md``).
 """
 
 from __future__ import annotations

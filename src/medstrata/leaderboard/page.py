@@ -48,8 +48,8 @@ LEGEND = [
     ("Worst-slice acc", "the reference model's accuracy on the method's worst slice, mean over cells; "
      "lower means the method surfaced a group the model fails on more badly."),
     ("Gap closed", "worst-group accuracy after last-layer GroupDRO with the method's groups (on train "
-     "and val, never test): (method - ERM) / (oracle groups - ERM), ratio of the means over seeds, mean over "
-     "tasks where oracle - ERM >= 0.02; computed for verified code submissions only (an outputs file has no "
+     "and val, never test): (method - no groups) / (oracle groups - no groups), the reference being GroupDRO "
+     "over the classes alone; ratio of the means over seeds, mean over tasks where oracle - reference >= 0.02; computed for verified code submissions only (an outputs file has no "
      "train/val groups), '–' otherwise. See docs/mitigation.md."),
     ("Seeds / Cells", "distinct seeds with public results / (task, seed) cells that every method has, "
      "so all comparisons are paired."),
@@ -111,10 +111,11 @@ def task_mean(df: pd.DataFrame, metric: str) -> pd.Series:
 def gap_closed_mean(df: pd.DataFrame) -> pd.Series:
     """Per method: mean over (task, stratum column) of the gap closed over seeds (ratio of the
     means, :func:`medstrata.scoring.gap_closed.gap_closed_over_seeds`); units where it is undefined
-    (oracle ≈ ERM) and records without mitigation fields (outputs submissions) are left out."""
+    (oracle ≈ reference) and records without mitigation fields (outputs submissions) are left out. The
+    reference is the strategy without discovered groups (``acc_wg_nogroups``), as in the run summary."""
     from medstrata.scoring.gap_closed import gap_closed_over_seeds
 
-    cols = ["acc_wg_mitigated", "acc_wg_erm", "acc_wg_oracle_mitigated"]
+    cols = ["acc_wg_mitigated", "acc_wg_nogroups", "acc_wg_oracle_mitigated"]
     if df.empty or any(c not in df for c in cols):
         return pd.Series(dtype=float)
     units = add_cell(df).dropna(subset=cols).drop_duplicates(["method", "cell", "stratum_column", "seed"])

@@ -101,18 +101,22 @@ def strata_of(task: Task, split: str) -> dict[str, np.ndarray]:
     return {c: task.manifest[c].to_numpy()[idx] for c in task.stratum_columns()}
 
 
-def model_job(task_id: str, model_spec: dict, seed: int, progress: bool) -> dict[str, Any]:
+def model_job(task_id: str, model_spec: dict, seed: int, progress: bool,
+              encoders: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Train (or reuse) the reference model and its outputs; returns {model_id, model_dir, wall_s, trained}.
 
     ``trained`` is True only when this call trained the model (a concurrent run that waited for the
-    model's lock and then reused it reports False)."""
-    from medstrata.models.outputs import ensure_reference
+    model's lock and then reused it reports False). ``encoders``: the embeddings to write for every
+    split (default: ``DEFAULT_ENCODERS``); a run asks only for the penultimate features and its own
+    embedding (the pixel PCA of every model cost ~3 s a model), and a later call fills in others."""
+    from medstrata.models.outputs import DEFAULT_ENCODERS, ensure_reference
 
     task = _load_task(task_id)
     t0 = time.perf_counter()
     splits = {s: split_arrays(task, s) for s in ("train", "val", "test")}
     spec = for_image_kind(model_spec, splits["train"].kind, task.info["spec"]["dataset"])
-    model_dir, trained = ensure_reference(task_id, splits, len(task.class_names), spec, seed, progress=progress)
+    model_dir, trained = ensure_reference(task_id, splits, len(task.class_names), spec, seed,
+                                          encoders or DEFAULT_ENCODERS, progress=progress)
     return {"model_id": model_dir.name[:16], "model_dir": str(model_dir), "wall_s": time.perf_counter() - t0,
             "trained": trained}
 

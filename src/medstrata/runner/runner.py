@@ -85,7 +85,8 @@ def build_and_train(cfg, planned: list[dict[str, Any]], progress: bool) -> dict[
     for job in tqdm(planned, desc="reference models", disable=not progress):
         interrupt.check()
         spec = {**model_spec, **job.get("model", {})}
-        model = J.model_job(job["task_id"], spec, job["seed"], progress=False)
+        model = J.model_job(job["task_id"], spec, job["seed"], progress=False,
+                            encoders=tuple(dict.fromkeys(("penultimate", str(cfg.embedding)))))
         if _needs_identification(job["methods"]):
             model.update(J.identification_job(job["task_id"], spec, job["seed"]))
         models[job["task_id"]] = model
