@@ -108,8 +108,19 @@ def _inputs(model: dict, embedding: str, needs_id: bool, task_id: str) -> tuple[
 
         slicer = {s: attach(slicer[s], model["id_model_dir"], s) for s in ("train", "val")}
     head["train"] = train_subsample(head["train"], task_id)
-    slicer["train"] = train_subsample(slicer["train"], task_id)
+    slicer["train"] = _rows_of(slicer["train"], head["train"].sample_ids)  # the same rows, drawn once
     return head, slicer
+
+
+def _rows_of(problem, sample_ids):
+    """``problem``'s rows of ``sample_ids`` (joined by id, in that order); ``problem`` itself when it
+    already holds exactly those rows."""
+    import numpy as np
+
+    if problem.n == len(sample_ids) and np.array_equal(problem.sample_ids, sample_ids):
+        return problem
+    position = {s: i for i, s in enumerate(problem.sample_ids.tolist())}
+    return problem.take(np.fromiter((position[s] for s in sample_ids.tolist()), dtype=np.int64, count=len(sample_ids)))
 
 
 def _fit_slicer(name: str, params: dict, val, truth: dict | None = None):
