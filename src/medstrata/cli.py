@@ -1,7 +1,7 @@
 """The ``medstrata`` command line.
 
 Subcommands: ``build``, ``verify``, ``show``, ``list``, ``export`` (task builder), ``run``
-(the benchmark), ``validate`` (the validity card and gates of a task or of a whole suite) and the
+(the benchmark), ``collect`` (a run folder from a run's job folders), ``validate`` (the validity card and gates of a task or of a whole suite) and the
 leaderboard's ``export-submission``, ``submit`` and ``leaderboard`` (:mod:`medstrata.leaderboard.cli`). User errors print one ``error:`` paragraph and exit non-zero without a traceback.
 """
 
@@ -77,6 +77,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from medstrata.tasks.export import export_task
 
     print(export_task(args.task_id, args.out))
+    return 0
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from medstrata.runner.collect import collect
+
+    print(collect(args.work))
     return 0
 
 
@@ -205,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a benchmark suite (Hydra overrides, e.g. suite=quick)", add_help=False)
     r.add_argument("overrides", nargs=argparse.REMAINDER)
     r.set_defaults(func=_cmd_run)
+    co = sub.add_parser("collect", help="write the run folder of a run's work folder from its job folders alone")
+    co.add_argument("work", help="the work folder, $MEDSTRATA_HOME/work/<run name> (printed by `medstrata run`)")
+    co.set_defaults(func=_cmd_collect)
     from medstrata.leaderboard.cli import add_parsers
 
     add_parsers(sub)

@@ -9,6 +9,10 @@ A Hydra app: the config lives in ``medstrata/conf`` with one group, ``suite/``. 
 ``suite.model.<key>=`` and ``method_params.<m>.<p>=`` add or override one setting; any other override
 must name an existing key. Hydra's own flags (``--cfg``, ``--multirun``) are refused. Everything is
 checked by :mod:`medstrata.runner.preflight` before any work.
+Engine options (not part of the config, so they never change the run's name or numbers):
+``engine=inline|joblib|submitit_local|slurm|ray``, ``workers=<n>``, ``bundles=<n>`` and
+``launcher.<key>=<value>`` (see :mod:`medstrata.runner.engines`). Every run is a list of cell jobs
+under ``$MEDSTRATA_HOME/work/<run name>/``; a rerun skips the jobs already done.
 Prints the ranked table and writes ``results.parquet``, ``results.csv``, ``reference.parquet``,
 ``summary.md`` and plots into a run folder whose path is the last line of stdout.
 """
@@ -21,6 +25,26 @@ from typing import Any
 from medstrata.errors import SpecError
 
 _SUGAR = {"method": "methods", "seed": "seeds", "dataset": "datasets", "kind": "kinds"}
+
+
+_ENGINE_KEYS = ("engine", "workers", "bundles")
+
+
+def split_engine(overrides: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Take the engine options out of ``overrides``: ``(the rest, {engine, workers, bundles,
+    launcher: {key: value}})``; ``workers``/``bundles`` must be positive ints."""
+    rest, engine = [], {"engine": "inline", "launcher": {}}
+    for o in overrides:
+        key, sep, value = o.partition("=")
+        if sep and key in _ENGINE_KEYS:
+            if key != "engine" and (not value.isdigit() or int(value) < 1):
+                raise SpecError(f"{key}= takes a positive integer, got {value!r}")
+            engine[key] = value if key == "engine" else int(value)
+        elif sep and key.startswith("launcher."):
+            engine["launcher"][key[len("launcher."):]] = value
+        else:
+            rest.append(o)
+    return rest, engine
 
 
 def translate(overrides: list[str]) -> tuple[list[str], bool]:
@@ -75,16 +99,19 @@ def run_app(overrides: list[str]) -> int:
 
     from medstrata.runner import preflight
 
+    overrides, engine = split_engine(overrides)
     hydra_overrides, dry = translate(overrides)
     cfg = compose(hydra_overrides)
     preflight.check_options(cfg)
     jobs = plan(cfg)
     preflight.check_jobs(cfg, jobs)
     if dry or cfg.dry_run:
+        from medstrata.runner.cells import job_name
+
         for j in jobs:
             kinds = "+".join(k for k, _ in j["strata"])
             print(f"job {j['dataset']:15s} {kinds:16s} {json.dumps([p for _, p in j['strata']])} "
-                  f"target={j['target'] or 'default'} seed={j['seed']} "
+                  f"target={j['target'] or 'default'} seed={j['seed']} name={job_name(cfg, j)} "
                   f"methods={','.join(m['name'] for m in j['methods'])}")
         print(f"{len(jobs)} jobs, {sum(len(j['methods']) for j in jobs)} method runs (dry run: nothing executed)")
         return 0
@@ -92,6 +119,6 @@ def run_app(overrides: list[str]) -> int:
     from medstrata.runner.runner import execute
 
     paths.check_home()
-    folder = execute(cfg, jobs, OmegaConf.to_container(cfg, resolve=True))
+    folder = execute(cfg, jobs, OmegaConf.to_container(cfg, resolve=True), engine)
     print(folder)
     return 0

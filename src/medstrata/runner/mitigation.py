@@ -211,30 +211,50 @@ def attach_mitigation(results, jobs: list[dict[str, Any]], models: dict, cfg, pr
     """``results`` (flat method records) with the mitigation columns merged in by (result id, stratum
     column), plus ``gap_closed`` and ``gap_closed_defined`` per record (:mod:`medstrata.scoring.gap_closed`).
     Returns ``(results, reference records)``; unchanged results and [] when the suite says ``none``."""
-    import pandas as pd
     from tqdm.auto import tqdm
 
+    if strategy_of(cfg.suite) is None or results.empty:
+        return results, []
+    refs, rows = [], []
+    for job in tqdm(jobs, desc="mitigation", disable=not progress):
+        mine = results[(results.task_id == job["task_id"]) & (results.seed == job["seed"])]
+        r, m = cell_mitigation(mine.to_dict("records"), job, models[job["task_id"]], cfg)
+        refs, rows = refs + r, rows + m
+    return merge_mitigation(results, refs, rows), refs
+
+
+def cell_mitigation(records: list[dict], job: dict[str, Any], model: dict, cfg) -> tuple[list[dict], list[dict]]:
+    """The mitigation of one (task, seed) cell: ``(reference records, method rows)`` from
+    :func:`reference_job` and :func:`method_mitigation_job` for each distinct method result of
+    ``records`` (the cell's flat method records); ``([], [])`` when the suite says ``none``."""
     from medstrata.runner.runner import slice_budget
 
     strategy = strategy_of(cfg.suite)
-    if strategy is None or results.empty:
-        return results, []
+    if strategy is None or not records:
+        return [], []
     n_slices, embedding = slice_budget(cfg.suite), str(cfg.embedding)
-    by_job = {(job["task_id"], job["seed"]): job for job in jobs}
-    firsts = results.drop_duplicates("result_id")
-    refs, rows = [], []
-    for job in tqdm(jobs, desc="mitigation references", disable=not progress):
-        refs += reference_job(job["task_id"], models[job["task_id"]], job["seed"], embedding, n_slices, strategy)
-    for r in tqdm(list(firsts.itertuples()), desc=f"mitigation ({strategy})", disable=not progress):
-        job = by_job[(r.task_id, r.seed)]
-        method = next(m for m in job["methods"] if m["name"] == r.method)
-        rows += method_mitigation_job(r.task_id, models[r.task_id], method, r.seed, embedding, n_slices,
-                                      int(r.random_state), strategy, r.result_id)
+    refs = reference_job(job["task_id"], model, job["seed"], embedding, n_slices, strategy)
+    rows, seen = [], set()
+    for r in records:
+        if r["result_id"] in seen:
+            continue
+        seen.add(r["result_id"])
+        method = next(m for m in job["methods"] if m["name"] == r["method"])
+        rows += method_mitigation_job(r["task_id"], model, method, r["seed"], embedding, n_slices,
+                                      int(r["random_state"]), strategy, r["result_id"])
+    return refs, rows
+
+
+def merge_mitigation(results, refs: list[dict], rows: list[dict]):
+    """``results`` with the method rows merged in by (result id, stratum column), the reference heads
+    by (task, seed, stratum column), then :func:`add_gap_closed`."""
+    import pandas as pd
+
     merged = results.merge(pd.DataFrame(rows), on=["result_id", "stratum_column"], how="left")
     ref = pd.DataFrame(refs)[["task_id", "seed", "stratum_column", "acc_wg_erm", "acc_wg_oracle_mitigated",
                               "acc_wg_nogroups"]]
     merged = merged.merge(ref, on=["task_id", "seed", "stratum_column"], how="left")
-    return add_gap_closed(merged), refs
+    return add_gap_closed(merged)
 
 
 def add_gap_closed(df):

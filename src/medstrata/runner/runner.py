@@ -39,38 +39,32 @@ from medstrata.hashing import content_hash
 from medstrata.problem import Renaming
 
 
-def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> Path:
-    t_start = time.perf_counter()
-    progress = bool(cfg.progress)
-    embedding = str(cfg.embedding)
-    methods = _resolved_methods(planned)
-    run_id = content_hash({"config": cfg_dict, "version": __version__, "methods": methods,
-                           "models": _resolved_models(cfg, planned)})[:12]
-    folder = paths.runs_dir() / f"{cfg.suite.name}-{run_id}"
-    sweep_stale_temps()
+def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict, engine: dict | None = None) -> Path:
+    """Run the planned cells as jobs (skipping those already done) and collect the run folder.
 
-    models = build_and_train(cfg, planned, progress)
-    reference = [r for job in planned
-                 for r in J.reference_record(job["task_id"], models[job["task_id"]], job["seed"], embedding)]
-    mode = str(cfg.suite.get("gates", "exclude"))
-    cards = V.cards_for_run(planned, models)
-    excluded = V.announce(cards, mode)
-    kept = [job for job in planned if V.cell_key(job) not in excluded]
-    results = pd.DataFrame(discover(cfg, kept, models, progress))
-    results, mitigation_refs = M.attach_mitigation(results, kept, models, cfg, progress)
-    V.attach_recover(cards, kept, results)
-    V.attach_dose(cards)
-    kept_ids = {job["task_id"] for job in kept}
-    ref = pd.DataFrame([r for r in reference if r["task_id"] in kept_ids])
-    with publishing(folder) as tmp:
-        V.write(tmp, cards, str(cfg.suite.name), mode, excluded)
-        if not results.empty:
-            _save(tmp, folder.name, results, ref, cfg, t_start, models, [cards[k]["cell"] for k in sorted(excluded)])
-            M.save(tmp, results, mitigation_refs, cfg)
-            V.append_to_summary(tmp)
-    if results.empty:
-        raise SpecError(f"every task of suite {cfg.suite.name} failed the validity gates; see {folder / 'validity.md'}")
-    return folder
+    The jobs go to ``$MEDSTRATA_HOME/work/<run name>/jobs/<job name>/`` (see
+    :mod:`medstrata.runner.cells`); ``engine`` (see :mod:`medstrata.runner.engines`; None = in this
+    process, one job after the other) runs them; :func:`medstrata.runner.collect.collect` then
+    writes ``runs/<run name>`` from the job folders alone."""
+    from medstrata.runner import cells, collect, engines
+
+    t_start = time.perf_counter()
+    name = f"{cfg.suite.name}-{run_id(cfg, planned, cfg_dict)}"
+    work = paths.home() / "work" / name
+    sweep_stale_temps()
+    named = [{**job, "name": cells.job_name(cfg, job)} for job in planned]
+    work.mkdir(parents=True, exist_ok=True)
+    cells.write_plan(work, name, cfg_dict, named)
+    cells.remove_stale(work)
+    print(f"work folder: {work}", file=sys.stderr)
+    token = engines.launch(work, cfg, named, engine or {"engine": "inline"})
+    return collect.collect(work, t_start, token)
+
+
+def run_id(cfg, planned: list[dict[str, Any]], cfg_dict: dict) -> str:
+    """12 hex digits naming the run: config, package version, resolved methods and models."""
+    return content_hash({"config": cfg_dict, "version": __version__, "methods": method_descriptions(planned),
+                         "models": _resolved_models(cfg, planned)})[:12]
 
 
 def build_and_train(cfg, planned: list[dict[str, Any]], progress: bool) -> dict[str, dict]:
@@ -87,7 +81,7 @@ def build_and_train(cfg, planned: list[dict[str, Any]], progress: bool) -> dict[
         spec = {**model_spec, **job.get("model", {})}
         model = J.model_job(job["task_id"], spec, job["seed"], progress=False,
                             encoders=tuple(dict.fromkeys(("penultimate", str(cfg.embedding)))))
-        if _needs_identification(job["methods"]):
+        if needs_identification(job["methods"]):
             model.update(J.identification_job(job["task_id"], spec, job["seed"]))
         models[job["task_id"]] = model
     trained = sum(1 for m in models.values() if m["trained"])
@@ -150,7 +144,7 @@ def slice_budget(suite) -> int:
     return value
 
 
-def _needs_identification(methods: list[dict[str, Any]]) -> bool:
+def needs_identification(methods: list[dict[str, Any]]) -> bool:
     """True when a method of the job reads JTT's identification model (``Problem.id_probs``)."""
     from medstrata.methods import get_method_class
 
@@ -166,7 +160,7 @@ def _resolved_models(cfg, planned: list[dict[str, Any]]) -> list[str]:
                    for job in planned})
 
 
-def _resolved_methods(planned: list[dict[str, Any]]) -> list[str]:
+def method_descriptions(planned: list[dict[str, Any]]) -> list[str]:
     """Sorted canonical descriptions (name, params, class version, package and its version) of every
     method the run executes: part of the run id, so runs with different method sets never share a
     folder."""
@@ -178,55 +172,3 @@ def _resolved_methods(planned: list[dict[str, Any]]) -> list[str]:
         desc = {**m, "version": get_method_class(m["name"]).version, "package": list(package)}
         out.add(json.dumps(desc, sort_keys=True, default=str))
     return sorted(out)
-
-
-def _save(folder: Path, name: str, results: pd.DataFrame, ref: pd.DataFrame, cfg, t_start: float, models: dict,
-          excluded: list[str]) -> None:
-    """Write the run's tables, plots and summary into ``folder`` (the temp folder of run ``name``)."""
-    metric = str(cfg.suite.primary_metric)
-    results = results.assign(run_id=name)
-    flat = results.drop(columns=["ap_boot"], errors="ignore")
-    flat.to_parquet(folder / "results.parquet", index=False)
-    flat.to_csv(folder / "results.csv", index=False)
-    if "ap_boot" in results:
-        keys = ["result_id", "stratum_column", "stratum_id"]
-        results[keys + ["ap_boot"]].to_parquet(folder / "replicates.parquet", index=False)
-    _copy_slices(folder, results["result_id"].unique())
-    ref.to_parquet(folder / "reference.parquet", index=False)
-    ref.to_csv(folder / "reference.csv", index=False)
-    ranking = report.ranked_table(results, metric)
-    trained = sum(1 for m in models.values() if m["trained"])
-    cells = report.add_cell(results)
-    header = {"run": name, "medstrata": __version__,
-              "tasks (dataset × kind × setting)": cells.cell.nunique(),
-              "seeds": sorted(int(s) for s in results.seed.unique()),
-              "task × seed cells": results.task_id.nunique(),
-              "methods": f"{results.method.nunique()} ({int(ranking[0].role.eq('ranked').sum())} ranked, "
-                         f"{int(ranking[0].role.eq('control').sum())} controls)",
-              "slice budget n_slices": slice_budget(cfg.suite),
-              "discovery random states per model": int(cfg.suite.get("discovery_states", 1)),
-              "models trained this run": f"{trained} of {len(models)} (others from cache)",
-              "wall time": f"{time.perf_counter() - t_start:.1f} s", "embedding": str(cfg.embedding),
-              "validity": "validity.md (harm, shortcut, PCA probe, error share, recovery, dose-response)",
-              "excluded by the validity gates": "; ".join(excluded) or "none"}
-    plots = [(f"recovery_{metric}.png", f"{metric} per method and stratum kind, error bars = std over seeds"),
-             ("recovery_p_at_10.png", "the same for p_at_10 (split-half)")]
-    report.plot_recovery(results, metric, folder / plots[0][0])
-    report.plot_recovery(results, "p_at_10", folder / plots[1][0])
-    if report.plot_dose_response(results, metric, folder / "dose_response.png"):
-        plots.append(("dose_response.png", f"{metric} against the severity knob, one panel per kind"))
-    report.write_markdown(folder / "summary.md", cfg.suite.name, metric, ranking, results, ref, header, plots)
-    print(f"\nMedStrata {cfg.suite.name}: ranking by {metric} ({len(models)} task×seed cells, "
-          f"{results.method.nunique()} methods, {time.perf_counter() - t_start:.1f} s)")
-    print(report.format_table(ranking[0], metric))
-    print("\nReference models, test (mean over seeds):")
-    print(report.reference_table(ref).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-
-
-def _copy_slices(folder: Path, result_ids) -> None:
-    """``slices/<result id>.npz``: each method result's test slice scores, copied from the cache so
-    that ``medstrata export-submission`` needs nothing but the run folder."""
-    out = folder / "slices"
-    out.mkdir()
-    for rid in sorted(result_ids):
-        shutil.copyfile(J.slices_path(paths.cache_dir() / "results" / f"{rid}.json"), out / f"{rid}.npz")

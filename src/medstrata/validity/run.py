@@ -27,10 +27,16 @@ def cell_key(job: dict) -> str:
 
 def cards_for_run(planned: list[dict], models: dict) -> dict[str, dict]:
     """{cell key: card} from the run's jobs (each with ``task_id``) and {task id: model record}."""
+    measures = {job["task_id"]: C.measure_seed(job["task_id"], models[job["task_id"]]["model_dir"]) for job in planned}
+    return cards_from_measures(planned, measures)
+
+
+def cards_from_measures(planned: list[dict], measures: dict[str, list[dict]]) -> dict[str, dict]:
+    """{cell key: card} from the run's jobs and {task id: :func:`~medstrata.validity.card.measure_seed`
+    records of that job} (measured where the job ran)."""
     per_cell: dict[str, dict[int, list[dict]]] = {}
     for job in planned:
-        recs = C.measure_seed(job["task_id"], models[job["task_id"]]["model_dir"])
-        per_cell.setdefault(cell_key(job), {})[int(job["seed"])] = recs
+        per_cell.setdefault(cell_key(job), {})[int(job["seed"])] = measures[job["task_id"]]
     return {key: C.assemble(json.loads(key), seeds) for key, seeds in per_cell.items()}
 
 

@@ -1,0 +1,106 @@
+"""Engines that run a run's cell jobs: in this process, or through a Hydra launcher plug-in.
+
+=================  =========================================================  ====================
+``engine=``        how                                                         needs
+=================  =========================================================  ====================
+``inline``         this process, one job after the other (the default)         nothing
+``joblib``         ``workers`` local processes (hydra-joblib-launcher)          extra ``cluster``
+``submitit_local`` ``workers`` local processes through submitit's local         extra ``cluster``
+                   executor (what ``slurm`` does, without a cluster)
+``slurm``          a SLURM job array (``hydra/launcher=medstrata_slurm``,       extra ``cluster``
+                   ``conf/hydra/launcher/medstrata_slurm.yaml``)
+``ray``            a Ray cluster (hydra-ray-launcher; ``RAY_ADDRESS`` or        extra ``ray``
+                   ``launcher.ray.init.address=``; none = a local one)
+=================  =========================================================  ====================
+
+A launcher engine runs ``python -c "from medstrata.runner.worker import main; main()" --multirun``
+with ``bundle=range(0,B)``: Hydra job ``b`` runs cells ``b, b+B, b+2B, ...`` of the plan
+(:mod:`medstrata.runner.worker`). ``bundles`` (B) defaults to one per cell for ``joblib`` and ``ray``
+(their own queues balance the load) and to ``workers`` for the submitit engines, so a scheduler sees
+a few array tasks, not one per cell. Each worker gets ``threads = cores // workers`` torch and BLAS
+threads (``MEDSTRATA_THREADS`` wins when set), so the machine is not oversubscribed.
+``launcher.<key>=<value>`` is passed as ``hydra.launcher.<key>=<value>``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from medstrata.errors import SpecError
+
+LAUNCHERS = {"joblib": "joblib", "submitit_local": "submitit_local", "slurm": "medstrata_slurm", "ray": "ray"}
+ENGINES = ("inline", *LAUNCHERS)
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def invocation_token() -> str:
+    """A token naming one launch (host, pid, time): recorded by the jobs it runs. Not an id of
+    any content; only used to tell which models *this* command trained."""
+    return f"{os.uname().nodename}-{os.getpid()}-{time.time_ns()}"
+
+
+def threads_per_worker(workers: int) -> int:
+    """``$MEDSTRATA_THREADS`` when set, else the usable cores divided among ``workers`` (>= 1)."""
+    raw = os.environ.get("MEDSTRATA_THREADS", "").strip()
+    if raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    return max(1, len(os.sched_getaffinity(0)) // max(1, workers))
+
+
+def launch(work: Path, cfg, jobs: list[dict[str, Any]], engine: dict[str, Any]) -> str:
+    """Run every job of ``work`` that is not done with ``engine`` = {engine, workers, bundles,
+    launcher: {key: value}}; returns the invocation token its jobs record."""
+    from tqdm.auto import tqdm
+
+    from medstrata import interrupt
+    from medstrata.runner import cells
+
+    name, token = engine.get("engine", "inline"), engine.get("invocation") or invocation_token()
+    if name not in ENGINES:
+        raise SpecError(f"engine={name!r}; expected one of {', '.join(ENGINES)}")
+    todo = [j for j in jobs if not cells.is_done(cells.job_dir(work, j["name"]))]
+    print(f"jobs: {len(jobs) - len(todo)} of {len(jobs)} already done, {len(todo)} to run (engine {name})",
+          file=sys.stderr)
+    if name == "inline":
+        for job in tqdm(todo, desc="cell jobs", disable=not bool(cfg.progress)):
+            interrupt.check()
+            cells.ensure_cell(work, cfg, job, token)
+    elif todo:
+        _run_launcher(work, name, len(jobs), engine, token)
+    return token
+
+
+def launcher_command(work: Path, name: str, n_jobs: int, engine: dict[str, Any], token: str) -> list[str]:
+    """The Hydra multirun command line of a launcher engine (see the module docstring)."""
+    from medstrata.runner.suite import CONF_DIR
+
+    workers = int(engine.get("workers") or 1)
+    default = n_jobs if name in ("joblib", "ray") else min(n_jobs, workers)
+    bundles = max(1, min(n_jobs, int(engine.get("bundles") or default)))
+    threads = threads_per_worker(workers)
+    args = [f"hydra/launcher={LAUNCHERS[name]}", f"work={work}", f"bundles={bundles}",
+            f"bundle=range(0,{bundles})", f"threads={threads}", f"invocation={token}"]
+    args += {"joblib": [f"hydra.launcher.n_jobs={workers}"],
+             "submitit_local": [f"hydra.launcher.cpus_per_task={threads}"],
+             "slurm": [f"hydra.launcher.array_parallelism={workers}", f"hydra.launcher.cpus_per_task={threads}"],
+             "ray": [f"+hydra.launcher.ray.remote.num_cpus={threads}"]}[name]
+    args += [f"hydra.launcher.{k}={v}" for k, v in (engine.get("launcher") or {}).items()]
+    return [sys.executable, "-c", "from medstrata.runner.worker import main; main()", "--multirun",
+            "--config-dir", str(CONF_DIR), "--config-name", "worker", *args]
+
+
+def _run_launcher(work: Path, name: str, n_jobs: int, engine: dict[str, Any], token: str) -> None:
+    """Run the multirun in a child process (Hydra's global state stays out of this one)."""
+    cmd = launcher_command(work, name, n_jobs, engine, token)
+    threads = str(threads_per_worker(int(engine.get("workers") or 1)))
+    env = {**os.environ, "MEDSTRATA_THREADS": threads, **{v: os.environ.get(v, threads) for v in _THREAD_VARS}}
+    print(f"launching: {' '.join(cmd[3:])}", file=sys.stderr)
+    proc = subprocess.run(cmd, env=env)
+    if proc.returncode != 0:
+        raise SpecError(f"engine {name} failed (exit {proc.returncode}); its logs are under {work / 'launcher'}. "
+                        "Jobs that finished are kept: rerun the same command to run the rest")
