@@ -13,8 +13,12 @@ SIZES = (400, 120, 200)
 
 
 def patch() -> None:
-    """Make ``jobs._source`` return the synthetic source of the flag (same bytes in every process)."""
+    """Make ``jobs._source`` return the synthetic source of the flag (same bytes in every process),
+    here and in every worker process that an engine starts (``MEDSTRATA_WORKER_INIT``)."""
+    import os
+
     jobs._source_cached = lambda root, flag, size: synthetic_source(flag, n=SIZES)
+    os.environ["MEDSTRATA_WORKER_INIT"] = "tests.synthetic_cli:patch"
 
 
 if __name__ == "__main__":

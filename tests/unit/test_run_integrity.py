@@ -124,8 +124,13 @@ def _edit_result(home):
                          ids=["task_byte_flipped", "outputs_npz_truncated", "result_json_truncated",
                               "result_json_edited"])
 def test_tampered_artifact_is_reported_recomputed_and_numbers_equal_a_clean_run(tamper, clean, capsys):
+    """A later run that needs the cached artifacts again (its job folders are gone, as for another
+    suite that shares the task) finds the tampering."""
+    import shutil
+
     folder, numbers, home = clean
     where, message = tamper(home)
+    shutil.rmtree(home / "work")
     again, err = _run(capsys)
     assert again == folder
     assert f"cache: {where}" in err and message in err, err
@@ -133,10 +138,23 @@ def test_tampered_artifact_is_reported_recomputed_and_numbers_equal_a_clean_run(
     assert _trained(again) == (0, 1)  # task rebuilt byte-identical: the model key and model are reused
 
 
+@pytest.mark.parametrize("name", ["records.json", "done.json"])
+def test_a_tampered_job_folder_is_reported_and_the_job_redone(clean, capsys, name):
+    """A job whose records or done marker do not check out is not done: it is reported and rerun
+    (from the caches), and the numbers equal the clean run's."""
+    folder, numbers, home = clean
+    path = _only(f"work/*/jobs/*/{name}", home)
+    path.write_text(path.read_text().replace("0", "1", 1))
+    again, err = _run(capsys)
+    assert f"job {path.parent}: {name}" in err and "does not match the recorded" in err, err
+    assert "jobs: 0 of 1 already done, 1 to run" in err
+    pd.testing.assert_frame_equal(_numbers(again), numbers)
+
+
 def test_a_clean_rerun_reports_nothing_and_trains_nothing(clean, capsys):
     folder, numbers, _ = clean
     again, err = _run(capsys)
-    assert "cache:" not in err and _trained(again) == (0, 1)
+    assert "cache:" not in err and _trained(again) == (0, 1) and "jobs: 1 of 1 already done, 0 to run" in err
     pd.testing.assert_frame_equal(_numbers(again), numbers)
 
 

@@ -24,7 +24,6 @@ collection: a cell of an excluded task still runs its methods (wasted work, neve
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -85,12 +84,22 @@ def job_dir(work: Path, name: str) -> Path:
     return Path(work) / "jobs" / name
 
 
+def not_done(folder: Path) -> str | None:
+    """Why the job in ``folder`` is not done ("missing" when it never finished; a file whose
+    SHA-256 does not check out; a marker that names other records), or None when it is done."""
+    for name in (DONE, RECORDS):
+        why = integrity.problem(folder / name)
+        if why is not None:
+            return "missing" if why == "missing" and name == DONE else f"{name}: {why}"
+    done = json.loads((folder / DONE).read_text())
+    if done.get("records_sha256") != (folder / (RECORDS + integrity.SUFFIX)).read_text().strip():
+        return f"{DONE} names other records than {RECORDS}"
+    return None
+
+
 def is_done(folder: Path) -> bool:
     """True when ``folder``'s ``done.json`` and ``records.json`` check out and agree."""
-    if integrity.problem(folder / DONE) is not None or integrity.problem(folder / RECORDS) is not None:
-        return False
-    done = json.loads((folder / DONE).read_text())
-    return done.get("records_sha256") == (folder / (RECORDS + integrity.SUFFIX)).read_text().strip()
+    return not_done(folder) is None
 
 
 def read_records(folder: Path) -> dict:
@@ -173,12 +182,3 @@ def _jsonable(value):
     if isinstance(value, tuple):
         return list(value)
     raise TypeError(f"not JSON: {type(value).__name__}")
-
-
-def remove_stale(work: Path) -> None:
-    """Remove the folders of unfinished jobs whose lock is free (left by a killed worker)."""
-    for folder in sorted((Path(work) / "jobs").glob("*")):
-        if folder.is_dir() and not is_done(folder):
-            with locks.hold(f"job-{folder.name}", blocking=False) as got:
-                if got:
-                    shutil.rmtree(folder, ignore_errors=True)

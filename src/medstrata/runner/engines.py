@@ -63,7 +63,13 @@ def launch(work: Path, cfg, jobs: list[dict[str, Any]], engine: dict[str, Any]) 
     name, token = engine.get("engine", "inline"), engine.get("invocation") or invocation_token()
     if name not in ENGINES:
         raise SpecError(f"engine={name!r}; expected one of {', '.join(ENGINES)}")
-    todo = [j for j in jobs if not cells.is_done(cells.job_dir(work, j["name"]))]
+    todo = []
+    for job in jobs:
+        why = cells.not_done(cells.job_dir(work, job["name"]))
+        if why not in (None, "missing"):
+            print(f"job {cells.job_dir(work, job['name'])}: {why}; rerunning", file=sys.stderr)
+        if why is not None:
+            todo.append(job)
     print(f"jobs: {len(jobs) - len(todo)} of {len(jobs)} already done, {len(todo)} to run (engine {name})",
           file=sys.stderr)
     if name == "inline":

@@ -55,7 +55,6 @@ def execute(cfg, planned: list[dict[str, Any]], cfg_dict: dict, engine: dict | N
     named = [{**job, "name": cells.job_name(cfg, job)} for job in planned]
     work.mkdir(parents=True, exist_ok=True)
     cells.write_plan(work, name, cfg_dict, named)
-    cells.remove_stale(work)
     print(f"work folder: {work}", file=sys.stderr)
     token = engines.launch(work, cfg, named, engine or {"engine": "inline"})
     return collect.collect(work, t_start, token)
