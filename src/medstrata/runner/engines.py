@@ -36,6 +36,14 @@ from medstrata.errors import SpecError
 LAUNCHERS = {"joblib": "joblib", "submitit_local": "submitit_local", "slurm": "medstrata_slurm", "ray": "ray"}
 ENGINES = ("inline", *LAUNCHERS)
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: Environment passed to every worker through its config (a Ray worker does not inherit the
+#: launching shell's environment; a SLURM node may not): MEDSTRATA_* and these.
+_PASSED = ("PYTHONPATH", "RAY_ADDRESS") + _THREAD_VARS
+
+
+def _quote(value: str) -> str:
+    """``value`` as a quoted Hydra override value."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def invocation_token() -> str:
@@ -94,19 +102,29 @@ def launcher_command(work: Path, name: str, n_jobs: int, engine: dict[str, Any],
     args += {"joblib": [f"hydra.launcher.n_jobs={workers}"],
              "submitit_local": [f"hydra.launcher.cpus_per_task={threads}"],
              "slurm": [f"hydra.launcher.array_parallelism={workers}", f"hydra.launcher.cpus_per_task={threads}"],
-             "ray": [f"+hydra.launcher.ray.remote.num_cpus={threads}"]}[name]
+             "ray": [f"+hydra.launcher.ray.remote.num_cpus={threads}", *_ray_address(engine)]}[name]
     args += [f"hydra.launcher.{k}={v}" for k, v in (engine.get("launcher") or {}).items()]
+    args += [f"+env.{k}={_quote(v)}" for k, v in sorted(os.environ.items()) if k in _PASSED or k.startswith("MEDSTRATA_")]
     return [sys.executable, "-c", "from medstrata.runner.worker import main; main()", "--multirun",
             "--config-dir", str(CONF_DIR), "--config-name", "worker", *args]
 
 
+def _ray_address(engine: dict[str, Any]) -> list[str]:
+    """Connect to ``launcher.ray.init.address=`` or ``$RAY_ADDRESS`` when given (hydra-ray-launcher
+    1.2.2 sets ``object_store_memory`` unless the key exists, and ``ray.init`` refuses it for an
+    existing cluster, so it is set to null); none = the launcher starts a local Ray."""
+    address = (engine.get("launcher") or {}).get("ray.init.address") or os.environ.get("RAY_ADDRESS")
+    return [f"hydra.launcher.ray.init.address={address}", "+hydra.launcher.ray.init.object_store_memory=null"] if address else []
+
+
 def _run_launcher(work: Path, name: str, n_jobs: int, engine: dict[str, Any], token: str) -> None:
     """Run the multirun in a child process (Hydra's global state stays out of this one)."""
-    cmd = launcher_command(work, name, n_jobs, engine, token)
     threads = str(threads_per_worker(int(engine.get("workers") or 1)))
-    env = {**os.environ, "MEDSTRATA_THREADS": threads, **{v: os.environ.get(v, threads) for v in _THREAD_VARS}}
-    print(f"launching: {' '.join(cmd[3:])}", file=sys.stderr)
-    proc = subprocess.run(cmd, env=env)
+    for var in ("MEDSTRATA_THREADS", *_THREAD_VARS):  # this process's children and, via env=, the workers
+        os.environ.setdefault(var, threads)
+    cmd = launcher_command(work, name, n_jobs, engine, token)
+    print(f"launching: {' '.join(a for a in cmd[3:] if not a.startswith('+env.'))}", file=sys.stderr)
+    proc = subprocess.run(cmd)
     if proc.returncode != 0:
         raise SpecError(f"engine {name} failed (exit {proc.returncode}); its logs are under {work / 'launcher'}. "
                         "Jobs that finished are kept: rerun the same command to run the rest")
