@@ -126,11 +126,14 @@ def test_ensure_cell_skips_done_jobs_and_runs_the_others(tmp_path, monkeypatch):
     assert ran == ["b"]
 
 
-def test_a_plan_cannot_be_replaced_by_another(tmp_path):
+def test_a_changed_plan_is_replaced_and_says_so(tmp_path, capsys):
     cells.write_plan(tmp_path, "run", {"x": 1}, [{"name": "a"}])
-    cells.write_plan(tmp_path, "run", {"x": 1}, [{"name": "a"}])  # the same plan again: fine
-    with pytest.raises(RuntimeError, match="plans other jobs"):
-        cells.write_plan(tmp_path, "run", {"x": 1}, [{"name": "b"}])
+    before = (tmp_path / cells.PLAN).stat().st_mtime_ns
+    cells.write_plan(tmp_path, "run", {"x": 1}, [{"name": "a"}])  # the same plan again: not rewritten
+    assert (tmp_path / cells.PLAN).stat().st_mtime_ns == before and capsys.readouterr().err == ""
+    cells.write_plan(tmp_path, "run", {"x": 1}, [{"name": "b"}])
+    assert "the run's jobs changed" in capsys.readouterr().err
+    assert [j["name"] for j in cells.read_plan(tmp_path)["jobs"]] == ["b"]
 
 
 ARGS = ["run", "suite=smoke", "seed=0,1", "method=random,confusion,oracle", "progress=false"]

@@ -57,15 +57,18 @@ def job_name(cfg, job: dict[str, Any]) -> str:
 
 def write_plan(work: Path, name: str, cfg_dict: dict, jobs: list[dict[str, Any]]) -> None:
     """``<work>/plan.json``: the run's name, its resolved config and its jobs (each with ``name``),
-    written atomically; an existing plan must name the same jobs (else the run changed: error)."""
+    written atomically. A plan with other jobs (the code's scorer or mitigation version changed,
+    which the run name does not hash) is replaced; job folders of other names are never read."""
+    import sys
+
     plan = {"run": name, "config": cfg_dict, "jobs": jobs}
     data = json.dumps(plan, sort_keys=True, indent=1).encode()
     path = work / PLAN
     if path.is_file() and integrity.problem(path) is None:
-        old = json.loads(path.read_text())
-        if [j["name"] for j in old["jobs"]] != [j["name"] for j in jobs]:
-            raise RuntimeError(f"{path} plans other jobs than this run; remove {work} to start over")
-        return
+        if path.read_bytes() == data:
+            return
+        print(f"{path}: the run's jobs changed; replacing its plan (finished jobs of the same name are kept)",
+              file=sys.stderr)
     integrity.write_verified(path, data)
 
 

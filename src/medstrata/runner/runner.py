@@ -1,5 +1,10 @@
 """Execute a planned run: tasks -> reference models -> discovery methods -> scores -> report.
 
+:func:`execute` runs the plan as (task, seed) cell jobs (:mod:`medstrata.runner.cells`) with an
+engine (:mod:`medstrata.runner.engines`) and collects the run folder from the job folders
+(:mod:`medstrata.runner.collect`); :func:`build_and_train` and :func:`discover` are the in-process
+steps that a cell job and the leaderboard's private tier reuse.
+
 The validity card of every task (on val) is measured right after the reference models, and a task
 that fails a gate is left out (suite key ``gates``, see :mod:`medstrata.validity.run`).
 
