@@ -69,6 +69,7 @@ def test_launcher_commands(tmp_path, monkeypatch):
     slurm = launcher_command(tmp_path, "slurm", 12, {"workers": 3, "launcher": {"partition": "gpu"}}, "tok")
     assert "hydra/launcher=medstrata_slurm" in slurm and "bundle=range(0,3)" in slurm  # 3 array tasks of 4 cells
     assert "hydra.launcher.array_parallelism=3" in slurm and "hydra.launcher.partition=gpu" in slurm
+    assert "threads=0" in slurm and not any("cpus_per_task" in a for a in slurm)  # the node's SLURM_CPUS_PER_TASK
     monkeypatch.setenv("MEDSTRATA_THREADS", "1")
     ray = launcher_command(tmp_path, "ray", 5, {"workers": 2, "launcher": {"ray.init.address": "127.0.0.1:1"}}, "t")
     assert "threads=1" in ray and "hydra.launcher.ray.init.address=127.0.0.1:1" in ray

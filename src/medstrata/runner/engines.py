@@ -96,17 +96,25 @@ def launcher_command(work: Path, name: str, n_jobs: int, engine: dict[str, Any],
     workers = int(engine.get("workers") or 1)
     default = n_jobs if name in ("joblib", "ray") else min(n_jobs, workers)
     bundles = max(1, min(n_jobs, int(engine.get("bundles") or default)))
-    threads = threads_per_worker(workers)
+    threads = _slurm_threads(engine) if name == "slurm" else threads_per_worker(workers)
     args = [f"hydra/launcher={LAUNCHERS[name]}", f"work={work}", f"bundles={bundles}",
             f"bundle=range(0,{bundles})", f"threads={threads}", f"invocation={token}"]
     args += {"joblib": [f"hydra.launcher.n_jobs={workers}"],
              "submitit_local": [f"hydra.launcher.cpus_per_task={threads}"],
-             "slurm": [f"hydra.launcher.array_parallelism={workers}", f"hydra.launcher.cpus_per_task={threads}"],
+             "slurm": [f"hydra.launcher.array_parallelism={workers}"] + [f"hydra.launcher.cpus_per_task={threads}"] * bool(threads),
              "ray": [f"+hydra.launcher.ray.remote.num_cpus={threads}", *_ray_address(engine)]}[name]
     args += [f"hydra.launcher.{k}={v}" for k, v in (engine.get("launcher") or {}).items()]
     args += [f"+env.{k}={_quote(v)}" for k, v in sorted(os.environ.items()) if k in _PASSED or k.startswith("MEDSTRATA_")]
     return [sys.executable, "-c", "from medstrata.runner.worker import main; main()", "--multirun",
             "--config-dir", str(CONF_DIR), "--config-name", "worker", *args]
+
+
+def _slurm_threads(engine: dict[str, Any]) -> int:
+    """A SLURM worker's threads: ``launcher.cpus_per_task=`` or ``$MEDSTRATA_THREADS`` when given,
+    else 0 = the array task's own ``SLURM_CPUS_PER_TASK`` (the launcher config's ``cpus_per_task``;
+    the submitting node's cores say nothing about the compute nodes)."""
+    raw = str((engine.get("launcher") or {}).get("cpus_per_task") or os.environ.get("MEDSTRATA_THREADS", "")).strip()
+    return int(raw) if raw.isdigit() and int(raw) >= 1 else 0
 
 
 def _ray_address(engine: dict[str, Any]) -> list[str]:
@@ -120,7 +128,7 @@ def _ray_address(engine: dict[str, Any]) -> list[str]:
 def _run_launcher(work: Path, name: str, n_jobs: int, engine: dict[str, Any], token: str) -> None:
     """Run the multirun in a child process (Hydra's global state stays out of this one)."""
     threads = str(threads_per_worker(int(engine.get("workers") or 1)))
-    for var in ("MEDSTRATA_THREADS", *_THREAD_VARS):  # this process's children and, via env=, the workers
+    for var in ("MEDSTRATA_THREADS", *_THREAD_VARS) if name != "slurm" else ():  # to the workers, via env=
         os.environ.setdefault(var, threads)
     cmd = launcher_command(work, name, n_jobs, engine, token)
     print(f"launching: {' '.join(a for a in cmd[3:] if not a.startswith('+env.'))}", file=sys.stderr)

@@ -1,8 +1,8 @@
 """The Hydra app that a launcher engine runs once per bundle (see :mod:`medstrata.runner.engines`).
 
 Config ``conf/worker.yaml``: ``work`` (the run's work folder), ``bundle`` (0..bundles-1),
-``bundles``, ``threads`` (torch and BLAS threads of this worker), ``invocation`` (the launch's
-token) and ``env`` (environment variables of the launching process, set in the worker). Bundle ``b`` runs the plan's cells ``b, b + bundles, ...`` that are not done yet.
+``bundles``, ``threads`` (torch and BLAS threads of this worker; 0 = ``SLURM_CPUS_PER_TASK``),
+``invocation`` (the launch's token) and ``env`` (environment variables of the launching process, set in the worker). Bundle ``b`` runs the plan's cells ``b, b + bundles, ...`` that are not done yet.
 
 ``MEDSTRATA_WORKER_INIT=module:function`` (optional) is called first in every worker; the tests
 use it to put their tiny synthetic sources in place of the official files.
@@ -28,12 +28,14 @@ def run_bundle(work: str, bundle: int, bundles: int, threads: int, invocation: s
     from medstrata.runner import cells
 
     os.environ.update(env or {})
+    threads = int(threads) or int(os.environ.get("SLURM_CPUS_PER_TASK", "1"))  # 0: the array task's cpus
+    for var in ("MEDSTRATA_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
     sys.path[:0] = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path]
     init = os.environ.get("MEDSTRATA_WORKER_INIT", "")
     if init:
         module, _, func = init.partition(":")
         getattr(importlib.import_module(module), func)()
-    os.environ.setdefault("MEDSTRATA_THREADS", str(threads))
     plan = cells.read_plan(Path(work))
     cfg = OmegaConf.create(plan["config"])
     ran = []
