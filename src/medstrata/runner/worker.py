@@ -2,7 +2,8 @@
 
 Config ``conf/worker.yaml``: ``work`` (the run's work folder), ``bundle`` (0..bundles-1),
 ``bundles``, ``threads`` (torch and BLAS threads of this worker; 0 = ``SLURM_CPUS_PER_TASK``),
-``invocation`` (the launch's token) and ``env`` (environment variables of the launching process, set in the worker). Bundle ``b`` runs the plan's cells ``b, b + bundles, ...`` that are not done yet.
+``invocation`` (the launch's token) and ``env`` (environment variables of the launching process,
+set in the worker). Bundle ``b`` runs the plan's cells ``b, b + bundles, ...`` not done yet.
 
 ``MEDSTRATA_WORKER_INIT=module:function`` (optional) is called first in every worker; the tests
 use it to put their tiny synthetic sources in place of the official files.
