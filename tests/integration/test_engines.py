@@ -90,6 +90,26 @@ def test_sigkill_then_rerun_redoes_no_finished_job_and_equals_the_plain_run(plai
     _assert_same(folder, plain)
 
 
+def test_sigkill_at_a_random_time_then_rerun_equals_the_plain_run(plain, tmp_path):
+    """SIGKILL at a random moment (whatever is being written then), rerun: it finishes, leaves
+    every done marker of before untouched and gives the plain run's tables."""
+    import random
+
+    delay = random.uniform(1.0, 12.0)
+    print(f"killing after {delay:.2f} s")
+    home = tmp_path / "home"
+    proc = _start(home, ARGS)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    before = _done_markers(home)
+    folder, err = _finish(_start(home, ARGS))
+    assert f"jobs: {len(before)} of 2 already done" in err, (delay, err)
+    after = _done_markers(home)
+    assert all(after[name] == before[name] for name in before)
+    _assert_same(folder, plain)
+
+
 @pytest.mark.parametrize("engine", ["joblib", "submitit_local"])
 def test_local_engines_equal_the_plain_run(plain, tmp_path, engine):
     pytest.importorskip({"joblib": "hydra_plugins.hydra_joblib_launcher",

@@ -72,7 +72,8 @@ def test_launcher_commands(tmp_path, monkeypatch):
     assert "threads=0" in slurm and not any("cpus_per_task" in a for a in slurm)  # the node's SLURM_CPUS_PER_TASK
     monkeypatch.setenv("MEDSTRATA_THREADS", "1")
     ray = launcher_command(tmp_path, "ray", 5, {"workers": 2, "launcher": {"ray.init.address": "127.0.0.1:1"}}, "t")
-    assert "threads=1" in ray and "hydra.launcher.ray.init.address=127.0.0.1:1" in ray
+    assert "threads=1" in ray and ray.count("hydra.launcher.ray.init.address=127.0.0.1:1") == 1
+    assert "+hydra.launcher.ray.init.object_store_memory=null" in ray
 
 
 def test_the_slurm_example_config_composes():

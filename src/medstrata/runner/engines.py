@@ -121,8 +121,12 @@ def _ray_address(engine: dict[str, Any]) -> list[str]:
     """Connect to ``launcher.ray.init.address=`` or ``$RAY_ADDRESS`` when given (hydra-ray-launcher
     1.2.2 sets ``object_store_memory`` unless the key exists, and ``ray.init`` refuses it for an
     existing cluster, so it is set to null); none = the launcher starts a local Ray."""
-    address = (engine.get("launcher") or {}).get("ray.init.address") or os.environ.get("RAY_ADDRESS")
-    return [f"hydra.launcher.ray.init.address={address}", "+hydra.launcher.ray.init.object_store_memory=null"] if address else []
+    given = (engine.get("launcher") or {}).get("ray.init.address")  # passed on with the other launcher keys
+    env = os.environ.get("RAY_ADDRESS")
+    if not given and not env:
+        return []
+    address = [] if given else [f"hydra.launcher.ray.init.address={env}"]
+    return [*address, "+hydra.launcher.ray.init.object_store_memory=null"]
 
 
 def _run_launcher(work: Path, name: str, n_jobs: int, engine: dict[str, Any], token: str) -> None:
