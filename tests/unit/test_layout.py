@@ -29,9 +29,11 @@ def test_library_code_never_switches_the_matplotlib_backend():
 
 def test_no_dead_config_groups():
     """Every YAML file under conf/ is read: the top config and the suites (stratum declarations live
-    on the injector classes, method parameters on the method constructors)."""
+    on the injector classes, method parameters on the method constructors), the engines' worker app
+    and the SLURM launcher of ``engine=slurm`` (composed in ``test_cells``)."""
     from pathlib import Path
 
     conf = Path(__file__).resolve().parents[2] / "src" / "medstrata" / "conf"
     files = sorted(str(p.relative_to(conf)) for p in conf.rglob("*.yaml"))
-    assert files == ["config.yaml", "suite/full.yaml", "suite/quick.yaml", "suite/smoke.yaml"]
+    assert files == ["config.yaml", "hydra/launcher/medstrata_slurm.yaml", "suite/full.yaml", "suite/quick.yaml",
+                     "suite/smoke.yaml", "worker.yaml"]
