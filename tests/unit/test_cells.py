@@ -159,6 +159,9 @@ def test_collect_from_the_job_folders_alone(tmp_path, capsys):
         assert again == folder
         for name in ("results.parquet", "reference.parquet", "mitigation.parquet"):
             pd.testing.assert_frame_equal(pd.read_parquet(again / name), pd.read_parquet(keep / name))
+        # the records' key order survives the job folder: the columns keep the runner's order
+        assert list(pd.read_parquet(again / "results.parquet").columns[:4]) == ["task_id", "dataset", "target",
+                                                                                 "task_strata"]
         assert (again / "validity.json").read_text() == (keep / "validity.json").read_text()
         assert sorted(p.name for p in (again / "slices").iterdir()) == sorted(p.name for p in (keep / "slices").iterdir())
         gone = sorted((work / "jobs").iterdir())[0]
