@@ -203,3 +203,21 @@ def test_kind_table_worked_example():
     assert 0.0 <= subtle["ci_low"] < 0.1 < subtle["ci_high"] <= 0.2
     assert noise["oracle - ERM"] == pytest.approx(-0.2) and noise["verdict"] == "hurts"
     assert noise["ci_low"] == pytest.approx(-0.2) and noise["ci_high"] == pytest.approx(-0.2)
+
+
+def test_group_dro_starts_from_the_erm_head_and_never_selects_below_it(task):
+    """group_dro v2: the erm head of the same rows is its step-0 candidate, so the kept head's val
+    selection score (worst discovered group) is at least the erm head's on the same groups."""
+    from medstrata.mitigation.head import selection_score
+
+    train, val = (make_split(task[s][0], _oracle_scores(task, s)).sorted() for s in ("train", "val"))
+    dro = get_strategy("group_dro", key="unit").fit(train, val)
+    erm_head = get_strategy("erm", key="unit").fit(train, val).head_
+    assert dro._erm.params().tolist() == erm_head.params().tolist()
+    assert dro.val_score_ >= selection_score(erm_head, val)
+
+
+def _oracle_scores(task, split):
+    val = task["val"][0]
+    oracle = get_method("oracle", n_slices=2, truth=truth_of(task)).fit(val)
+    return oracle.predict_proba(task[split][0])
