@@ -35,5 +35,5 @@ def test_no_dead_config_groups():
 
     conf = Path(__file__).resolve().parents[2] / "src" / "medstrata" / "conf"
     files = sorted(str(p.relative_to(conf)) for p in conf.rglob("*.yaml"))
-    assert files == ["config.yaml", "hydra/launcher/medstrata_slurm.yaml", "suite/full.yaml", "suite/quick.yaml",
-                     "suite/smoke.yaml", "worker.yaml"]
+    assert files == ["config.yaml", "hydra/launcher/medstrata_slurm.yaml", "suite/full.yaml",
+                     "suite/mitigation_kinds.yaml", "suite/quick.yaml", "suite/smoke.yaml", "worker.yaml"]

@@ -191,6 +191,9 @@ def test_run_private_records_say_private_and_reveal_nothing(private_run):
         assert {r["secret_id"] for r in rows} == {P.secret_id(SECRET)} != {P.secret_id(OTHER)}
         assert {r["seed"] for r in rows} == {0} and {r["dataset"] for r in rows} == {"pneumoniamnist"}
         assert all(np.isfinite(r["ap"]) for r in rows)
+        # the mitigation step ran on the private task too (the smoke suite sets group_dro)
+        assert all(r["mitigation"] == "group_dro" and 0.0 <= r["acc_wg_mitigated"] <= 1.0
+                   and 0.0 <= r["acc_wg_oracle_mitigated"] <= 1.0 and "gap_closed" in r for r in rows)
     assert SECRET not in text and task_id not in text and "pneumoniamnist-28-" not in text
     for hidden in ("stratum_params", "task_strata", "model_id", "prevalence", "n_members", str(job["seed"]),
                    '"tag"', "distractor", "positive_class"):
@@ -215,3 +218,31 @@ def test_gates_exclude_failing_private_tasks_without_describing_them(private_run
 def test_pixel_embeddings_are_refused():
     with pytest.raises(SpecError, match="pixel_pca.*official images"):
         P.private_config("random", "smoke", ("embedding=pixel_pca",))
+
+
+class _Recorder:
+    """A stand-in fitted slicer that records the Problems it scores: (n, 2) scores from its ids."""
+
+    def __init__(self) -> None:
+        self.seen: list[Problem] = []
+
+    def predict_proba(self, problem: Problem) -> np.ndarray:
+        self.seen.append(problem)
+        return np.stack([[len(s) % 2, int(s[-1], 16) / 15] for s in problem.sample_ids.tolist()]).astype(float)
+
+
+def test_mitigation_slicer_sees_opaque_ids_only_and_rows_come_back_by_id():
+    """The private tier's mitigation step scores train/val through RenamedSlicer: the method sees
+    opaque ids in their own order, and its scores are put back on the real rows by id."""
+    from medstrata.runner.mitigation import RenamedSlicer
+
+    problem, rename = _problem(), P.renaming(SECRET)
+    recorder = _Recorder()
+    scores = RenamedSlicer(recorder, rename).predict_proba(problem)
+    seen = recorder.seen[0]
+    assert all(s.startswith("p-") for s in seen.sample_ids.tolist())
+    assert seen.sample_ids.tolist() == sorted(seen.sample_ids.tolist())
+    assert not set(seen.sample_ids.tolist()) & set(problem.sample_ids.tolist())
+    back = dict(zip(seen.sample_ids.tolist(), recorder.predict_proba(seen)))
+    for i, real in enumerate(problem.sample_ids.tolist()):
+        np.testing.assert_array_equal(scores[i], back[P.opaque_id(SECRET, real)])

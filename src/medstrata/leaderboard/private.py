@@ -12,7 +12,7 @@ ids in a keyed row order. Design, rotation and the page: ``docs/private_tier.md`
   renames a Problem's ids and reorders its rows by them (the official files are in index order, so
   the row order of a task's test split would otherwise give the index away).
 * :func:`run_private` runs one registered method on every private task with the public path's job
-  functions and scorer, and returns records fit to leave the maintainer's machine
+  functions, scorer and mitigation step (the method refitted on renamed views), and returns records fit to leave the maintainer's machine
   (:func:`private_records`): ``tier="private"``, aliases ``priv-<hash>`` for task and result ids,
   no spec, seed, sample id, model id or count that would identify a stratum.
 
@@ -52,6 +52,10 @@ PUBLIC_COLUMNS = (
     "wall_s", "match_by", "n_directions", "split_agreement", "nan_reason", "ap", "auroc", "p_at_10",
     "p_at_25", "precision", "recall", "f1", "ap_insample", "p_at_10_dcbench", "ami", "ari", "ap_boot",
     "worst_slice_acc",
+    # mitigation (docs/mitigation.md): test worst-group figures of heads fitted on train/val only
+    "mitigation", "mitigation_params", "acc_wg_mitigated", "auroc_wg_mitigated", "acc_avg_mitigated",
+    "acc_wg_erm", "acc_wg_nogroups", "acc_wg_oracle_mitigated", "gap_closed", "gap_closed_defined",
+    "gap_closed_erm", "gap_closed_erm_defined",
 )
 
 
@@ -196,7 +200,19 @@ def run_private(method_name: str, secret: str, suite: str = "quick", progress: b
     models = build_and_train(cfg, jobs, progress)
     kept = _gated(cfg, jobs, models)
     records = discover(cfg, kept, models, progress, rename=renaming(secret))
-    return private_records(records, kept, secret)
+    return private_records(_with_mitigation(cfg, kept, models, records, secret, progress), kept, secret)
+
+
+def _with_mitigation(cfg, jobs: list[dict], models: dict, records: list[dict], secret: str,
+                     progress: bool) -> list[dict]:
+    """``records`` with the suite's mitigation fields (``gap_closed`` etc.), the method refitted on
+    renamed views exactly as in discovery; unchanged when the suite says ``mitigation: none``."""
+    import pandas as pd
+
+    from medstrata.runner.mitigation import attach_mitigation
+
+    merged, _ = attach_mitigation(pd.DataFrame(records), jobs, models, cfg, progress, rename=renaming(secret))
+    return merged.to_dict(orient="records")
 
 
 def _gated(cfg, jobs: list[dict], models: dict[str, dict]) -> list[dict]:

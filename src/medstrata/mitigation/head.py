@@ -97,19 +97,27 @@ class TrainConfig:
     eval_every: int = 20
 
 
-def train_head(train: Split, val: Split, weigher: Weigher, cfg: TrainConfig) -> tuple[LinearHead, int, float]:
+def train_head(train: Split, val: Split, weigher: Weigher, cfg: TrainConfig,
+               init: LinearHead | None = None) -> tuple[LinearHead, int, float]:
     """Full-batch Adam on ``train``; returns (best head, its step, its val selection score).
 
     ``weigher(step, losses (n,)) -> weights (n,)`` gives the sample weights of each step (they are
-    normalised to sum to 1); the loss is ``sum_i w_i CE_i + l2 / 2 ||W||^2``.
+    normalised to sum to 1); the loss is ``sum_i w_i CE_i + l2 / 2 ||W||^2``. ``init``: a head
+    trained on the same rows (same standardisation) to start from instead of ``W = 0, b = 0``; it
+    is then also a candidate of the selection, as step 0.
     """
     mean, std = standardiser(train.features)
     z = ((train.features - mean) / std).astype(np.float32)  # float32 products: half the time
     d, C = z.shape[1], train.n_classes
     W, b = np.zeros((d, C), dtype=np.float32), np.zeros(C, dtype=np.float32)
+    best = (LinearHead(mean, std, W.astype(np.float64), b.astype(np.float64)), 0, -np.inf)
+    if init is not None:
+        if not (np.array_equal(init.mean, mean) and np.array_equal(init.std, std)):
+            raise ValueError("init head was trained on other rows (its standardisation differs)")
+        W, b = init.W.astype(np.float32), init.b.astype(np.float32)
+        best = (init, 0, selection_score(init, val))
     onehot = np.eye(C, dtype=np.float32)[train.labels]
     moments = [np.zeros_like(W), np.zeros_like(b), np.zeros_like(W), np.zeros_like(b)]
-    best = (LinearHead(mean, std, W.astype(np.float64), b.astype(np.float64)), 0, -np.inf)
     for step in range(1, cfg.steps + 1):
         probs, losses = per_sample_ce(LinearHead(mean, std, W, b), z, train.labels)
         w = np.asarray(weigher(step, losses.astype(np.float64)), dtype=np.float64)

@@ -123,11 +123,29 @@ def _rows_of(problem, sample_ids):
     return problem.take(np.fromiter((position[s] for s in sample_ids.tolist()), dtype=np.int64, count=len(sample_ids)))
 
 
-def _fit_slicer(name: str, params: dict, val, truth: dict | None = None):
-    """Discovery method ``name`` fitted on ``val`` with ``params`` (+ ``truth`` for the oracle)."""
+def _fit_slicer(name: str, params: dict, val, truth: dict | None = None, rename=None):
+    """Discovery method ``name`` fitted on ``val`` with ``params`` (+ ``truth`` for the oracle).
+
+    ``rename`` (a :class:`~medstrata.problem.Renaming`, the private tier's): the method is fitted on
+    and applied to renamed views only (:class:`RenamedSlicer`), as in the tier's discovery step."""
     from medstrata.methods import get_method
 
+    if rename is not None:
+        truth = None if truth is None else rename.truth(truth)
+        return RenamedSlicer(_fit_slicer(name, params, rename.problem(val), truth), rename)
     return get_method(name, **params, **({"truth": truth} if truth is not None else {})).fit(val)
+
+
+class RenamedSlicer:
+    """A discovery method fitted on renamed Problems: ``predict_proba(problem)`` (n, k) scores it on
+    ``rename.problem(problem)`` (opaque ids, rows in their order) and puts the rows back in
+    ``problem``'s order, so the method never sees a real sample id or row position."""
+
+    def __init__(self, slicer, rename) -> None:
+        self.slicer, self.rename = slicer, rename
+
+    def predict_proba(self, problem):
+        return self.rename.restore(self.slicer.predict_proba(self.rename.problem(problem)), problem)
 
 
 def _score(task, test, probs, column: str) -> dict[str, float]:
@@ -180,9 +198,11 @@ def reference_job(task_id: str, model: dict, seed: int, embedding: str, n_slices
 
 
 def method_mitigation_job(task_id: str, model: dict, method: dict, seed: int, embedding: str, n_slices: int,
-                          state: int, strategy: str, result_id: str) -> list[dict]:
+                          state: int, strategy: str, result_id: str, rename=None) -> list[dict]:
     """One record per stratum column: ``acc_wg_mitigated``, ``auroc_wg_mitigated``, ``acc_avg_mitigated``,
-    ``mitigation_params`` of ``strategy`` trained with ``method``'s groups (``result_id``: its result key)."""
+    ``mitigation_params`` of ``strategy`` trained with ``method``'s groups (``result_id``: its result
+    key, which names the renaming when there is one). ``rename``: the method sees renamed views only
+    (:func:`_fit_slicer`; the private tier)."""
     from medstrata.methods import get_method_class
 
     cls = get_method_class(method["name"])
@@ -195,8 +215,8 @@ def method_mitigation_job(task_id: str, model: dict, method: dict, seed: int, em
         for col in task.stratum_columns():
             if cls.is_oracle or res is None:
                 truth = _truth(task, col) if cls.is_oracle else None
-                res = _one(strategy, head, slicer_in, _fit_slicer(method["name"], params, slicer_in["val"], truth),
-                           f"{task_id}/{seed}")
+                res = _one(strategy, head, slicer_in,
+                           _fit_slicer(method["name"], params, slicer_in["val"], truth, rename), f"{task_id}/{seed}")
             s = _score(task, head["test"], res.test_probs, col)
             out.append({"result_id": result_id, "stratum_column": col, "mitigation": strategy,
                         "acc_wg_mitigated": s["acc_wg"], "auroc_wg_mitigated": s["auroc_wg"],
@@ -207,10 +227,12 @@ def method_mitigation_job(task_id: str, model: dict, method: dict, seed: int, em
     return _cached(_key(task_id, model, strategy, result_id, n_slices), compute)
 
 
-def attach_mitigation(results, jobs: list[dict[str, Any]], models: dict, cfg, progress: bool = False):
+def attach_mitigation(results, jobs: list[dict[str, Any]], models: dict, cfg, progress: bool = False,
+                      rename=None):
     """``results`` (flat method records) with the mitigation columns merged in by (result id, stratum
     column), plus ``gap_closed`` and ``gap_closed_defined`` per record (:mod:`medstrata.scoring.gap_closed`).
-    Returns ``(results, reference records)``; unchanged results and [] when the suite says ``none``."""
+    Returns ``(results, reference records)``; unchanged results and [] when the suite says ``none``.
+    ``rename``: the methods see renamed views only (the private tier, :func:`_fit_slicer`)."""
     from tqdm.auto import tqdm
 
     if strategy_of(cfg.suite) is None or results.empty:
@@ -218,15 +240,17 @@ def attach_mitigation(results, jobs: list[dict[str, Any]], models: dict, cfg, pr
     refs, rows = [], []
     for job in tqdm(jobs, desc="mitigation", disable=not progress):
         mine = results[(results.task_id == job["task_id"]) & (results.seed == job["seed"])]
-        r, m = cell_mitigation(mine.to_dict("records"), job, models[job["task_id"]], cfg)
+        r, m = cell_mitigation(mine.to_dict("records"), job, models[job["task_id"]], cfg, rename)
         refs, rows = refs + r, rows + m
     return merge_mitigation(results, refs, rows), refs
 
 
-def cell_mitigation(records: list[dict], job: dict[str, Any], model: dict, cfg) -> tuple[list[dict], list[dict]]:
+def cell_mitigation(records: list[dict], job: dict[str, Any], model: dict, cfg,
+                    rename=None) -> tuple[list[dict], list[dict]]:
     """The mitigation of one (task, seed) cell: ``(reference records, method rows)`` from
     :func:`reference_job` and :func:`method_mitigation_job` for each distinct method result of
-    ``records`` (the cell's flat method records); ``([], [])`` when the suite says ``none``."""
+    ``records`` (the cell's flat method records); ``([], [])`` when the suite says ``none``.
+    ``rename``: see :func:`attach_mitigation`."""
     from medstrata.runner.runner import slice_budget
 
     strategy = strategy_of(cfg.suite)
@@ -241,7 +265,7 @@ def cell_mitigation(records: list[dict], job: dict[str, Any], model: dict, cfg) 
         seen.add(r["result_id"])
         method = next(m for m in job["methods"] if m["name"] == r["method"])
         rows += method_mitigation_job(r["task_id"], model, method, r["seed"], embedding, n_slices,
-                                      int(r["random_state"]), strategy, r["result_id"])
+                                      int(r["random_state"]), strategy, r["result_id"], rename)
     return refs, rows
 
 
