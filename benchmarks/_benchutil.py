@@ -49,16 +49,25 @@ def _reset_peak() -> bool:
 
 
 def machine(threads: int | None = None) -> dict[str, Any]:
-    """CPU model, logical cores, RAM (GiB), Python, torch version and threads, load average."""
+    """CPU model, logical cores, RAM (GiB), Python, torch version, the torch threads a MedStrata
+    training gets for ``threads`` (``MEDSTRATA_THREADS`` wins when set; default 2), load average."""
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or platform.machine())
+    from medstrata.models.threads import torch_threads
+
+    first: dict[str, str] = {}  # the first CPU's entries
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if ":" in line:
+            k, v = (x.strip() for x in line.split(":", 1))
+            first.setdefault(k, v)
+    cpu = first.get("model name", platform.processor() or platform.machine())
+    flags = set(first.get("flags", "").split())
     mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                   if line.startswith("MemTotal"))
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "ram_gib": round(mem_kb / 2**20, 1),
+    return {"cpu": cpu, "cpu_family_model": f"{first.get('cpu family', '?')}/{first.get('model', '?')}",
+            "bf16_flags": sorted(flags & {"avx512_bf16", "amx_bf16"}), "logical_cores": os.cpu_count(), "ram_gib": round(mem_kb / 2**20, 1),
             "python": platform.python_version(), "torch": torch.__version__,
-            "torch_threads": threads if threads is not None else torch.get_num_threads(),
+            "torch_threads": torch_threads(2 if threads is None else threads),
             "loadavg_1min": loadavg(), "platform": platform.platform()}
 
 
