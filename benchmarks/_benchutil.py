@@ -68,7 +68,9 @@ def machine(threads: int | None = None) -> dict[str, Any]:
             "bf16_flags": sorted(flags & {"avx512_bf16", "amx_bf16"}), "logical_cores": os.cpu_count(), "ram_gib": round(mem_kb / 2**20, 1),
             "python": platform.python_version(), "torch": torch.__version__,
             "torch_threads": torch_threads(2 if threads is None else threads),
-            "loadavg_1min": loadavg(), "platform": platform.platform()}
+            "loadavg_1min": loadavg(), "platform": platform.platform(),
+            "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                                      "MEDSTRATA_THREADS") if k in os.environ}}
 
 
 def measure(fn: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
