@@ -125,6 +125,7 @@ def time_to(ours: dict, peer: dict, threshold: float) -> dict:
 
 def markdown(result: dict) -> str:
     ours, peer = result["ours"], result["peer"]
+    per_epoch = float(np.mean([h["epoch_s"] for h in peer["history"]]))
     lines = [f"ours: test ACC {ours['test_acc']:.4f} after {ours['epochs']} epochs, {ours['total_s']:.1f} s "
              f"(train {ours['train_wall_s']:.1f} s + test pass {ours['test_pass_s']:.1f} s; load "
              f"{ours['load_before']}-{ours['load_after']}; peak RSS {ours['peak_rss_mb']:.0f} MiB)",
@@ -132,6 +133,9 @@ def markdown(result: dict) -> str:
              f"({peer['precision']}; {'stopped by the cap' if peer['capped'] else 'complete'}), best test ACC "
              f"{peer['best_test_acc']:.4f}; load {min(h['load_before'] for h in peer['history'])}-"
              f"{max(h['load_after'] for h in peer['history'])}", "",
+             f"20x our time ({20 * ours['total_s']:.0f} s) is {20 * ours['total_s'] / per_epoch:.1f} peer epochs at "
+             f"its mean measured epoch time ({per_epoch:.0f} s with evaluations): the ratio at an accuracy is "
+             f">= 20 when the recipe needs about that many epochs or more to reach it (at this load).", "",
              "| test ACC threshold | ours s | peer s (epoch) | ratio peer / ours |", "|---|---|---|---|"]
     for r in result["thresholds"]:
         ours_s = "not reached" if r["ours_s"] is None else f"{r['ours_s']:.1f}"
@@ -158,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-train", action="store_true", help="also evaluate train each epoch, as MedMNIST does")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--markdown", type=Path)
+    ap.add_argument("--render", type=Path, help="print the tables of a saved --out JSON and exit")
     args = ap.parse_args(argv)
+    if args.render:
+        print(markdown(json.loads(args.render.read_text())))
+        return 0
     data = load_flag(args.data_root, FLAG)
     result = {"machine": machine(args.threads), "args": {k: str(v) if isinstance(v, Path) else v
                                                           for k, v in vars(args).items()}}
