@@ -21,7 +21,9 @@ Not part of the test run. Data: the official BloodMNIST 28-px file, its three sp
   bootstrap weights, split-half AP against a keyed 5 % stratum, worst-slice accuracy.
 
 Each component is repeated (``--repeats``, default 3) and its fastest wall time kept: the CPU is
-shared. A component stops repeating once its repeats took ``--repeat-budget-s`` seconds. Peak RSS is
+shared. At the first size every component is called once more before the timed repeats (its time
+is ``first_call_s``), so one-time costs of the process (numba compiling UMAP for george, oneDNN
+set-up, lazy imports) do not enter the exponents. A component stops repeating once its repeats took ``--repeat-budget-s`` seconds. Peak RSS is
 the process's peak during the call (``_benchutil.measure``), beside the RSS before it.
 
     python benchmarks/bench_scaling.py --sizes 2000 4000 8000 17092 --repeats 3 \\
@@ -40,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _benchutil import best_of, keyed_subsample, loglog_exponent, machine
+from _benchutil import best_of, keyed_subsample, loglog_exponent, machine, measure
 
 FLAG = "bloodmnist"
 KEY = "medstrata.benchmarks.scaling"
@@ -88,8 +90,9 @@ def score_once(scores: np.ndarray, problem) -> None:
     worst_slice_accuracy(scores, problem.correct)
 
 
-def at_size(source, n: int, args, methods: list[str]) -> list[dict]:
-    """Every component at sample count n; one row each."""
+def at_size(source, n: int, args, methods: list[str], warm: bool) -> list[dict]:
+    """Every component at sample count n; one row each. With ``warm``, each component is first
+    called once untimed (its wall time kept as ``first_call_s``): one-time costs of a process."""
     from medstrata.methods import run_method
     from medstrata.models import SplitArrays
     from medstrata.models.encoders import ModelOutputs, get_encoder
@@ -103,8 +106,9 @@ def at_size(source, n: int, args, methods: list[str]) -> list[dict]:
     rows = []
 
     def timed(component: str, fn, repeats: int = args.repeats):
+        first = measure(fn)[1]["wall_s"] if warm else None  # JIT (numba in UMAP), oneDNN set-up, imports
         value, m = best_of(fn, repeats, args.repeat_budget_s)
-        rows.append({"component": component, "n": n, **m})
+        rows.append({"component": component, "n": n, **m, "first_call_s": first})
         print(f"  n={n:6d} {component:28s} {m['wall_s']:8.3f} s  peak {m['peak_rss_mb']:7.0f} MiB "
               f"(load {m['load_min']}-{m['load_max']})", file=sys.stderr, flush=True)
         return value
@@ -149,15 +153,16 @@ def markdown(result: dict) -> str:
     """Table: one row per component, wall s (best of repeats) and peak RSS per size, exponent."""
     rows, sizes = result["rows"], result["args"]["sizes"]
     head = " | ".join(f"n={n} s" for n in sizes)
-    lines = [f"| component | {head} | exponent | peak RSS MiB (n={sizes[-1]}) | +RSS MiB | load (min-max) |",
-             "|---|" + "---|" * (len(sizes) + 4)]
+    lines = [f"| component | first call s (n={sizes[0]}) | {head} | exponent | peak RSS MiB (n={sizes[-1]}) | "
+             "+RSS MiB | load (min-max) |", "|---|" + "---|" * (len(sizes) + 5)]
     for comp, expo in result["exponents"].items():
         by_n = {r["n"]: r for r in rows if r["component"] == comp}
         top = by_n[sizes[-1]]
         cells = " | ".join(f"{by_n[n]['wall_s']:.3g}" if n in by_n else "–" for n in sizes)
         flag = " **> 1.15**" if expo > 1.15 else ""
         loads = [r["load_min"] for r in by_n.values()] + [r["load_max"] for r in by_n.values()]
-        lines.append(f"| {comp} | {cells} | {expo:.2f}{flag} | {top['peak_rss_mb']:.0f} | "
+        first = by_n[sizes[0]].get("first_call_s")
+        lines.append(f"| {comp} | {'–' if first is None else f'{first:.3g}'} | {cells} | {expo:.2f}{flag} | {top['peak_rss_mb']:.0f} | "
                      f"{top['peak_rss_mb'] - top['rss_before_mb']:.0f} | {min(loads)}-{max(loads)} |")
     return "\n".join(lines)
 
@@ -172,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--markdown", type=Path)
+    ap.add_argument("--render", type=Path, help="print the table of a saved --out JSON and exit")
     args = ap.parse_args(argv)
+    if args.render:
+        print(markdown(json.loads(args.render.read_text())))
+        return 0
     import torch
 
     from medstrata.data.source import load_source
@@ -185,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                                                           "markdown": str(args.markdown)}, "rows": []}
     with tempfile.TemporaryDirectory() as home:
         os.environ["MEDSTRATA_HOME"] = home
-        for n in args.sizes:
-            result["rows"] += at_size(source, n, args, methods)
+        for i, n in enumerate(args.sizes):
+            result["rows"] += at_size(source, n, args, methods, warm=i == 0)
     result["exponents"] = summary(result["rows"])
     result["machine"]["loadavg_1min_end"] = machine(args.threads)["loadavg_1min"]
     table = markdown(result)
