@@ -79,6 +79,34 @@ def keyed_stratum(ids: np.ndarray, purpose: str, rate: float = 0.05) -> np.ndarr
     return (keyed_uniform(KEY, ids.astype(str).tolist(), purpose) < rate).astype(np.int64)
 
 
+def arrays_at(source, n: int):
+    """(SplitArrays of the keyed n-subsample of the pool, a fixed keyed 256-image val set)."""
+    from medstrata.models import SplitArrays
+
+    ids, images, labels = pooled(source)
+    pos, val_pos = keyed_subsample(ids, n, KEY), keyed_subsample(ids, 256, KEY + "/val")
+    return (SplitArrays(ids[pos].astype(object), images[pos], labels[pos]),
+            SplitArrays(ids[val_pos].astype(object), images[val_pos], labels[val_pos]))
+
+
+def problem_of(data, logits: np.ndarray, feats: np.ndarray):
+    """The n-row Problem of a model's outputs on ``data`` (penultimate embeddings). error_set (JTT)
+    reads an identification model's probabilities; for timing it gets this model's."""
+    from medstrata.models.outputs import probs_and_losses
+    from medstrata.problem import Problem
+
+    probs, losses = probs_and_losses(logits, data.labels)
+    return Problem(data.sample_ids.astype(str), data.labels, probs, losses, feats, id_probs=probs)
+
+
+def method_params(name: str, problem) -> dict:
+    """n_slices 5, random_state 0; the oracle's truth is a keyed 5 % stratum."""
+    if name != "oracle":
+        return {"n_slices": 5, "random_state": 0}
+    truth = dict(zip(problem.sample_ids.tolist(), keyed_stratum(problem.sample_ids, "oracle").tolist()))
+    return {"n_slices": 5, "random_state": 0, "truth": truth}
+
+
 def score_once(scores: np.ndarray, problem) -> None:
     """The scorer's work on one cell (see ``medstrata.runner.jobs.score_outputs``)."""
     from medstrata.scoring import cell_bootstrap_weights, score_split_half, split_halves
@@ -94,11 +122,8 @@ def at_size(source, n: int, args, methods: list[str], warm: bool) -> list[dict]:
     """Every component at sample count n; one row each. With ``warm``, each component is first
     called once untimed (its wall time kept as ``first_call_s``): one-time costs of a process."""
     from medstrata.methods import run_method
-    from medstrata.models import SplitArrays
     from medstrata.models.encoders import ModelOutputs, get_encoder
-    from medstrata.models.outputs import probs_and_losses
     from medstrata.models.train import fit_reference, predict
-    from medstrata.problem import Problem
     from medstrata.tasks.build import build_task
     from medstrata.tasks.spec import resolve_spec
     from medstrata.tasks.store import save_task
@@ -116,22 +141,15 @@ def at_size(source, n: int, args, methods: list[str], warm: bool) -> list[dict]:
     spec = resolve_spec(FLAG, 28, 0, None, STRATA)
     small = sub_source(source, n)
     timed("build", lambda: save_task(build_task(spec, small), overwrite=True))
-    ids, images, labels = pooled(source)
-    pos = keyed_subsample(ids, n, KEY)
-    data = SplitArrays(ids[pos].astype(object), images[pos], labels[pos])
-    val_pos = keyed_subsample(ids, 256, KEY + "/val")
-    val = SplitArrays(ids[val_pos].astype(object), images[val_pos], labels[val_pos])
+    data, val = arrays_at(source, n)
     model, _ = timed("train_epoch", lambda: fit_reference(data, val, 8, EPOCH_SPEC, 0, args.threads, False))
     logits, feats = timed("embed_penultimate", lambda: predict(model, data))
     out = ModelOutputs(logits=logits, penultimate=feats)
     timed("embed_pixel_pca", lambda: get_encoder("pixel_pca").fit(data, out, KEY).transform(data, out))
-    probs, losses = probs_and_losses(logits, data.labels)
-    # error_set (JTT) reads an identification model's probabilities; for timing, the same model's
-    problem = Problem(data.sample_ids.astype(str), data.labels, probs, losses, feats, id_probs=probs)
-    truth = dict(zip(problem.sample_ids.tolist(), keyed_stratum(problem.sample_ids, "oracle").tolist()))
+    problem = problem_of(data, logits, feats)
     scores = None
     for name in methods:
-        params = {"n_slices": 5, "random_state": 0, **({"truth": truth} if name == "oracle" else {})}
+        params = method_params(name, problem)
         got = timed(f"method:{name}", lambda: run_method(name, params, problem, problem))
         scores = got if name == "kmeans" else scores
     if scores is None:
@@ -150,20 +168,22 @@ def summary(rows: list[dict]) -> dict[str, float]:
 
 
 def markdown(result: dict) -> str:
-    """Table: one row per component, wall s (best of repeats) and peak RSS per size, exponent."""
+    """Table: one row per component: first-call time, wall s (best of repeats) per size, the fitted
+    exponent, the slope between the two largest sizes, peak RSS and its rise during the call."""
     rows, sizes = result["rows"], result["args"]["sizes"]
     head = " | ".join(f"n={n} s" for n in sizes)
-    lines = [f"| component | first call s (n={sizes[0]}) | {head} | exponent | peak RSS MiB (n={sizes[-1]}) | "
-             "+RSS MiB | load (min-max) |", "|---|" + "---|" * (len(sizes) + 5)]
+    lines = [f"| component | first call s (n={sizes[0]}) | {head} | exponent | last-pair slope | "
+             f"peak RSS MiB (n={sizes[-1]}) | +RSS MiB | load (min-max) |", "|---|" + "---|" * (len(sizes) + 6)]
     for comp, expo in result["exponents"].items():
         by_n = {r["n"]: r for r in rows if r["component"] == comp}
-        top = by_n[sizes[-1]]
+        top, first = by_n[sizes[-1]], by_n[sizes[0]].get("first_call_s")
         cells = " | ".join(f"{by_n[n]['wall_s']:.3g}" if n in by_n else "–" for n in sizes)
+        last = loglog_exponent(sizes[-2:], [by_n[n]["wall_s"] for n in sizes[-2:]])
         flag = " **> 1.15**" if expo > 1.15 else ""
         loads = [r["load_min"] for r in by_n.values()] + [r["load_max"] for r in by_n.values()]
-        first = by_n[sizes[0]].get("first_call_s")
-        lines.append(f"| {comp} | {'–' if first is None else f'{first:.3g}'} | {cells} | {expo:.2f}{flag} | {top['peak_rss_mb']:.0f} | "
-                     f"{top['peak_rss_mb'] - top['rss_before_mb']:.0f} | {min(loads)}-{max(loads)} |")
+        lines.append(f"| {comp} | {'–' if first is None else f'{first:.3g}'} | {cells} | {expo:.2f}{flag} | "
+                     f"{last:.2f} | {top['peak_rss_mb']:.0f} | {top['peak_rss_mb'] - top['rss_before_mb']:.0f} | "
+                     f"{min(loads)}-{max(loads)} |")
     return "\n".join(lines)
 
 
