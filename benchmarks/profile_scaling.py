@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         result["machine"]["loadavg_1min_end"] = machine(args.threads)["loadavg_1min"]
     print("\n\n".join(table(m, result) for m in result["profiles"]))
     if args.out and not args.render:
-        slim = {**result, "profiles": {m: {n: {k: v for k, v in p.items() if v[0] >= 0.001} for n, p in d.items()}
+        keep = {m: {k for p in d.values() for k, v in p.items() if v[0] >= 0.01} for m, d in result["profiles"].items()}
+        slim = {**result, "profiles": {m: {n: {k: v for k, v in p.items() if k in keep[m]} for n, p in d.items()}
                                        for m, d in result["profiles"].items()}}
         args.out.write_text(json.dumps(slim, indent=1))
     return 0
