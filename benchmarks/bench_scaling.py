@@ -169,20 +169,24 @@ def summary(rows: list[dict]) -> dict[str, float]:
 
 def markdown(result: dict) -> str:
     """Table: one row per component: first-call time, wall s (best of repeats) per size, the fitted
-    exponent, the slope between the two largest sizes, peak RSS and its rise during the call."""
+    exponent, the slope between the two largest sizes, the exponent fitted to process CPU time (less
+    sensitive to a shared CPU than wall time when the run uses one thread), peak RSS and its rise
+    during the call."""
     rows, sizes = result["rows"], result["args"]["sizes"]
     head = " | ".join(f"n={n} s" for n in sizes)
     lines = [f"| component | first call s (n={sizes[0]}) | {head} | exponent | last-pair slope | "
-             f"peak RSS MiB (n={sizes[-1]}) | +RSS MiB | load (min-max) |", "|---|" + "---|" * (len(sizes) + 6)]
+             f"CPU-time exponent | peak RSS MiB (n={sizes[-1]}) | +RSS MiB | load (min-max) |",
+             "|---|" + "---|" * (len(sizes) + 7)]
     for comp, expo in result["exponents"].items():
         by_n = {r["n"]: r for r in rows if r["component"] == comp}
         top, first = by_n[sizes[-1]], by_n[sizes[0]].get("first_call_s")
         cells = " | ".join(f"{by_n[n]['wall_s']:.3g}" if n in by_n else "–" for n in sizes)
         last = loglog_exponent(sizes[-2:], [by_n[n]["wall_s"] for n in sizes[-2:]])
+        cpu = loglog_exponent(sizes, [max(by_n[n]["cpu_s"], 1e-4) for n in sizes])
         flag = " **> 1.15**" if expo > 1.15 else ""
         loads = [r["load_min"] for r in by_n.values()] + [r["load_max"] for r in by_n.values()]
         lines.append(f"| {comp} | {'–' if first is None else f'{first:.3g}'} | {cells} | {expo:.2f}{flag} | "
-                     f"{last:.2f} | {top['peak_rss_mb']:.0f} | {top['peak_rss_mb'] - top['rss_before_mb']:.0f} | "
+                     f"{last:.2f} | {cpu:.2f} | {top['peak_rss_mb']:.0f} | {top['peak_rss_mb'] - top['rss_before_mb']:.0f} | "
                      f"{min(loads)}-{max(loads)} |")
     return "\n".join(lines)
 
