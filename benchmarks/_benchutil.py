@@ -7,6 +7,8 @@
   current RSS (Linux >= 4.0), so the peak seen after the call is the peak *during* the call. Where
   that file cannot be written the peak is the process's lifetime peak, and ``peak_is_lifetime`` says
   so.
+* :func:`traced_peak_mb`: the peak of what a call allocates through Python and numpy (tracemalloc),
+  a method's own footprint even where the allocator reuses freed pages and RSS does not grow.
 * :func:`best_of`: repeat a call and keep the fastest wall time (the CPU is shared: the minimum is
   the least contended repeat), the largest peak RSS and the load average of every repeat.
 * :func:`keyed_subsample`: nested, deterministic subsamples by a keyed uniform draw per sample id.
@@ -85,6 +87,20 @@ def measure(fn: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
     return value, {"wall_s": round(wall, 4), "cpu_s": round(cpu, 3), "peak_rss_mb": _status_mb("VmHWM"),
                    "rss_before_mb": before, "peak_is_lifetime": not exact,
                    "load_before": load0, "load_after": loadavg()}
+
+
+def traced_peak_mb(fn: Callable[[], Any]) -> float:
+    """Peak of the memory ``tracemalloc`` sees allocated during one call of ``fn`` (MiB): Python
+    objects and numpy buffers, whether or not the allocator had freed pages to reuse; not torch
+    tensors or other native allocations. Slows allocation-heavy Python code; time nothing with it."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
+    finally:
+        tracemalloc.stop()
 
 
 def best_of(fn: Callable[[], Any], repeats: int, budget_s: float = float("inf")) -> tuple[Any, dict[str, Any]]:

@@ -23,8 +23,12 @@ Not part of the test run. Data: the official BloodMNIST 28-px file, its three sp
 Each component is repeated (``--repeats``, default 3) and its fastest wall time kept: the CPU is
 shared. At the first size every component is called once more before the timed repeats (its time
 is ``first_call_s``), so one-time costs of the process (numba compiling UMAP for george, oneDNN
-set-up, lazy imports) do not enter the exponents. A component stops repeating once its repeats took ``--repeat-budget-s`` seconds. Peak RSS is
-the process's peak during the call (``_benchutil.measure``), beside the RSS before it.
+set-up, lazy imports) do not enter the exponents. A component stops repeating once its repeats
+took ``--repeat-budget-s`` seconds. Peak RSS is the process's peak during the call
+(``_benchutil.measure``), beside the RSS before it. A long-lived process reuses freed pages, so a
+call's own footprint can hide under that peak; ``--traced-peak`` adds, at the largest size, the
+peak of what the call allocates through Python and numpy (``tracemalloc``; torch tensors are not
+traced, so it is meaningless for ``train_epoch`` and ``embed_penultimate``).
 
     python benchmarks/bench_scaling.py --sizes 2000 4000 8000 17092 --repeats 3 \\
         --out benchmarks/results/scaling.json --markdown benchmarks/results/scaling.md
@@ -42,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _benchutil import best_of, keyed_subsample, loglog_exponent, machine, measure
+from _benchutil import best_of, keyed_subsample, loglog_exponent, machine, measure, traced_peak_mb
 
 FLAG = "bloodmnist"
 KEY = "medstrata.benchmarks.scaling"
@@ -134,6 +138,8 @@ def at_size(source, n: int, args, methods: list[str], warm: bool) -> list[dict]:
         first = measure(fn)[1]["wall_s"] if warm else None  # JIT (numba in UMAP), oneDNN set-up, imports
         value, m = best_of(fn, repeats, args.repeat_budget_s)
         rows.append({"component": component, "n": n, **m, "first_call_s": first})
+        if args.traced_peak and n == args.sizes[-1]:
+            rows[-1]["traced_peak_mb"] = traced_peak_mb(fn)
         print(f"  n={n:6d} {component:28s} {m['wall_s']:8.3f} s  peak {m['peak_rss_mb']:7.0f} MiB "
               f"(load {m['load_min']}-{m['load_max']})", file=sys.stderr, flush=True)
         return value
@@ -174,9 +180,11 @@ def markdown(result: dict) -> str:
     during the call."""
     rows, sizes = result["rows"], result["args"]["sizes"]
     head = " | ".join(f"n={n} s" for n in sizes)
+    traced_col = any("traced_peak_mb" in r for r in rows)
+    traced_head = " traced peak MiB |" if traced_col else ""
     lines = [f"| component | first call s (n={sizes[0]}) | {head} | exponent | last-pair slope | "
-             f"CPU-time exponent | peak RSS MiB (n={sizes[-1]}) | +RSS MiB | load (min-max) |",
-             "|---|" + "---|" * (len(sizes) + 7)]
+             f"CPU-time exponent | peak RSS MiB (n={sizes[-1]}) | +RSS MiB |{traced_head} load (min-max) |",
+             "|---|" + "---|" * (len(sizes) + 7 + traced_col)]
     for comp, expo in result["exponents"].items():
         by_n = {r["n"]: r for r in rows if r["component"] == comp}
         top, first = by_n[sizes[-1]], by_n[sizes[0]].get("first_call_s")
@@ -185,9 +193,10 @@ def markdown(result: dict) -> str:
         cpu = loglog_exponent(sizes, [max(by_n[n]["cpu_s"], 1e-4) for n in sizes])
         flag = " **> 1.15**" if expo > 1.15 else ""
         loads = [r["load_min"] for r in by_n.values()] + [r["load_max"] for r in by_n.values()]
+        traced = f" {top['traced_peak_mb']:.1f} |" if traced_col else ""
         lines.append(f"| {comp} | {'–' if first is None else f'{first:.3g}'} | {cells} | {expo:.2f}{flag} | "
-                     f"{last:.2f} | {cpu:.2f} | {top['peak_rss_mb']:.0f} | {top['peak_rss_mb'] - top['rss_before_mb']:.0f} | "
-                     f"{min(loads)}-{max(loads)} |")
+                     f"{last:.2f} | {cpu:.2f} | {top['peak_rss_mb']:.0f} | {top['peak_rss_mb'] - top['rss_before_mb']:.0f} |"
+                     f"{traced} {min(loads)}-{max(loads)} |")
     return "\n".join(lines)
 
 
@@ -199,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop repeating a component once its repeats took this long")
     ap.add_argument("--methods", nargs="+", default=None, help="default: every registered method")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--traced-peak", action="store_true",
+                    help="at the largest size, one more call of each component under tracemalloc")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--markdown", type=Path)
     ap.add_argument("--render", type=Path, help="print the table of a saved --out JSON and exit")
