@@ -12,7 +12,7 @@ accuracy on val (:func:`medstrata.mitigation.head.selection_score`).
 (its own selection: worst-class accuracy on val), and that head is the step-0 candidate of the
 selection. Last-layer retraining fine-tunes a trained head; from ``W = 0`` the selection could keep
 a barely trained head whose worst val group scored high by chance (3 of 8 oracle runs on the
-spurious-marker task kept step 20; decided on dev seeds, docs/mitigation.md §7).
+spurious-marker task kept step 20; decided on dev seeds, docs/mitigation.md §6b).
 
 Citation:
     Sagawa, Koh, Hashimoto, Liang, "Distributionally Robust Neural Networks for Group Shifts: On

@@ -142,7 +142,7 @@ def markdown(results: pd.DataFrame, refs: pd.DataFrame, strategy: str) -> list[s
              "### References per task", "", ref_table.to_markdown(index=False), "",
              "### Oracle groups vs the ERM head, per stratum kind", "",
              "Mean over the kind's units of the paired oracle - ERM test acc_wg; 95 % interval: bootstrap of "
-             "the seeds within each unit (docs/mitigation.md §7).", "",
+             "the seeds within each unit (docs/mitigation.md §6b).", "",
              kind_table(refs).to_markdown(index=False, floatfmt=".3f"), "",
              "### Per method (mean over the units where each gap is defined)", "",
              method_summary(gaps).to_markdown(index=False, floatfmt=".3f"), ""]
