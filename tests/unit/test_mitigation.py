@@ -221,3 +221,20 @@ def _oracle_scores(task, split):
     val = task["val"][0]
     oracle = get_method("oracle", n_slices=2, truth=truth_of(task)).fit(val)
     return oracle.predict_proba(task[split][0])
+
+
+def test_erm_head_is_memoised_by_content_and_equals_a_fresh_fit(task):
+    """group_dro's start head is computed once per process for the same inputs; the memoised head
+    equals a refit bit for bit, and other inputs (another key, other labels) get their own head."""
+    from medstrata.mitigation import group_dro as G
+
+    train, val = (make_split(task[s][0]).sorted() for s in ("train", "val"))
+    G._ERM_HEADS.clear()
+    first = G.erm_head("unit", train, val)
+    assert G.erm_head("unit", train, val) is first and len(G._ERM_HEADS) == 1
+    fresh = get_strategy("erm", key="unit").fit(train, val).head_
+    assert first.params().tolist() == fresh.params().tolist()
+    flipped = replace(train, labels=1 - train.labels)
+    assert G.erm_head("unit", flipped, val) is not first and len(G._ERM_HEADS) == 2
+    G.erm_head("other", train, val)
+    assert len(G._ERM_HEADS) == 3

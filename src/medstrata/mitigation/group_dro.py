@@ -24,6 +24,8 @@ Citation:
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from medstrata.mitigation.base import MitigationStrategy, citation_block
@@ -46,13 +48,41 @@ class GroupDRO(MitigationStrategy):
                           init=self._erm_head(train, val))
 
     def _erm_head(self, train, val):
-        """The ``erm`` head of these rows, fitted once per ``fit`` (every grid point gets the same
-        sorted splits) with the erm strategy's own grid and selection."""
+        """The ``erm`` head of these rows, fitted with the erm strategy's own grid and selection:
+        once per ``fit`` (every grid point gets the same sorted splits), and once per process for
+        the same inputs (:func:`erm_head`: every method's head of a task starts from it)."""
         if getattr(self, "_erm_for", None) is not train:
-            from medstrata.mitigation.registry import get_strategy
-
-            self._erm_for, self._erm = train, get_strategy("erm", key=self.key).fit(train, val).head_
+            self._erm_for, self._erm = train, erm_head(self.key, train, val)
         return self._erm
+
+
+#: The last few erm heads by content (see :func:`erm_head`).
+_ERM_HEADS: "OrderedDict[str, object]" = OrderedDict()
+
+
+def erm_head(key: str, train, val):
+    """The ``erm`` head of ``(train, val)`` (sorted Splits) fitted with ``key``, memoised by a hash of
+    everything erm reads (ids, features, labels of both splits; groups are ignored by erm). erm is a
+    pure function of these, so a memoised head equals a refitted one bit for bit."""
+    from medstrata.hashing import content_hash
+    from medstrata.mitigation.registry import get_strategy
+
+    digest = content_hash({"key": key, **{f"{name}_{field}": _digest(getattr(split, field))
+                                          for name, split in (("train", train), ("val", val))
+                                          for field in ("sample_ids", "features", "labels")}})
+    if digest not in _ERM_HEADS:
+        _ERM_HEADS[digest] = get_strategy("erm", key=key).fit(train, val).head_
+        while len(_ERM_HEADS) > 8:
+            _ERM_HEADS.popitem(last=False)
+    return _ERM_HEADS[digest]
+
+
+def _digest(array) -> str:
+    import hashlib
+
+    a = np.asarray(array)
+    data = "\x1f".join(a.tolist()).encode() if a.dtype == object else np.ascontiguousarray(a).tobytes()
+    return f"{a.dtype.str}{a.shape}" + hashlib.sha256(data).hexdigest()
 
 
 class DROWeigher:
