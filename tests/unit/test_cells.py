@@ -168,3 +168,20 @@ def test_collect_from_the_job_folders_alone(tmp_path, capsys):
         shutil.rmtree(gone)
         assert main(["collect", str(work)]) == 2
         assert f"1 of 2 jobs of {work} are not done ({gone.name})" in capsys.readouterr().err
+
+
+def test_job_names_follow_the_code_versions_the_records_depend_on(monkeypatch):
+    """A new mitigation strategy version (or erm's, the builder's, the model trainer's) renames every
+    cell job, so a rerun on an old work folder recomputes instead of reusing stale records."""
+    from medstrata import mitigation
+    import medstrata
+    import medstrata.models.cache as model_cache
+
+    base = _names(["suite=smoke"])
+    for target, attr in ((mitigation.get_strategy_class("group_dro"), "version"),
+                         (mitigation.get_strategy_class("erm"), "version"),
+                         (medstrata, "BUILDER_VERSION"), (model_cache, "CODE_VERSION")):
+        with monkeypatch.context() as m:
+            m.setattr(target, attr, "changed")
+            assert set(_names(["suite=smoke"])).isdisjoint(base), (target, attr)
+    assert _names(["suite=smoke"]) == base

@@ -64,25 +64,18 @@ def erm_head(key: str, train, val):
     """The ``erm`` head of ``(train, val)`` (sorted Splits) fitted with ``key``, memoised by a hash of
     everything erm reads (ids, features, labels of both splits; groups are ignored by erm). erm is a
     pure function of these, so a memoised head equals a refitted one bit for bit."""
-    from medstrata.hashing import content_hash
+    from medstrata.hashing import content_hash, sha256_array
     from medstrata.mitigation.registry import get_strategy
 
-    digest = content_hash({"key": key, **{f"{name}_{field}": _digest(getattr(split, field))
+    digest = content_hash({"key": key, **{f"{name}_{field}": sha256_array(getattr(split, field))
                                           for name, split in (("train", train), ("val", val))
-                                          for field in ("sample_ids", "features", "labels")}})
+                                          for field in ("features", "labels")},
+                           "ids": [split.sample_ids.astype(str).tolist() for split in (train, val)]})
     if digest not in _ERM_HEADS:
         _ERM_HEADS[digest] = get_strategy("erm", key=key).fit(train, val).head_
         while len(_ERM_HEADS) > 8:
             _ERM_HEADS.popitem(last=False)
     return _ERM_HEADS[digest]
-
-
-def _digest(array) -> str:
-    import hashlib
-
-    a = np.asarray(array)
-    data = "\x1f".join(a.tolist()).encode() if a.dtype == object else np.ascontiguousarray(a).tobytes()
-    return f"{a.dtype.str}{a.shape}" + hashlib.sha256(data).hexdigest()
 
 
 class DROWeigher:

@@ -39,19 +39,25 @@ RECORDS = "records.json"
 def job_name(cfg, job: dict[str, Any]) -> str:
     """The cell job's name: 16 hex digits of the content hash of everything its outputs depend on
     (task spec, seed, resolved model spec, methods with versions, slice budget, random states,
-    embedding, mitigation strategy and the code versions). No paths, no times: the same suite gives
-    the same names in any process and on any machine."""
+    embedding, mitigation strategy and the code versions: package, builder, model training, scorer,
+    mitigation strategy and erm). No paths, no times: the same suite gives the same names in any
+    process and on any machine."""
+    from medstrata import BUILDER_VERSION
+    from medstrata.models.cache import CODE_VERSION
     from medstrata.runner import jobs as J
     from medstrata.runner import mitigation as M
     from medstrata.runner.preflight import resolved_model
     from medstrata.runner.runner import method_descriptions, slice_budget
 
+    strategy = M.strategy_of(cfg.suite)
+
     parts = {"dataset": job["dataset"], "strata": [[k, dict(p)] for k, p in job["strata"]],
              "target": job.get("target"), "seed": int(job["seed"]), "size": int(cfg.suite.get("size", 28)),
              "model": resolved_model(cfg, job), "methods": method_descriptions([job]),
              "n_slices": slice_budget(cfg.suite), "states": int(cfg.suite.get("discovery_states", 1)),
-             "embedding": str(cfg.embedding), "mitigation": str(cfg.suite.get("mitigation", M.DEFAULT)),
-             "versions": [__version__, J.SCORER_VERSION, M.MITIGATION_VERSION]}
+             "embedding": str(cfg.embedding), "mitigation": strategy or "none",
+             "versions": [__version__, BUILDER_VERSION, CODE_VERSION, J.SCORER_VERSION,
+                          M.code_versions(strategy) if strategy else M.MITIGATION_VERSION]}
     return content_hash(parts)[:16]
 
 

@@ -46,12 +46,19 @@ def strategy_of(suite) -> str | None:
     return name
 
 
-def _key(task_id: str, model: dict, strategy: str, source: str, n_slices: int) -> str:
+def code_versions(strategy: str) -> dict[str, str]:
+    """The code versions mitigation records of ``strategy`` depend on (the strategy's, erm's, which
+    every reference job trains, and :data:`MITIGATION_VERSION`): part of every mitigation key and
+    of a run's cell job names."""
     from medstrata.mitigation import get_strategy_class
 
+    return {"strategy_version": get_strategy_class(strategy).version,
+            "erm_version": get_strategy_class("erm").version, "mitigation": MITIGATION_VERSION}
+
+
+def _key(task_id: str, model: dict, strategy: str, source: str, n_slices: int) -> str:
     return content_hash({"task": task_id, "model": model["model_id"], "source": source, "strategy": strategy,
-                         "strategy_version": get_strategy_class(strategy).version, "n_slices": int(n_slices),
-                         "erm_version": get_strategy_class("erm").version, "mitigation": MITIGATION_VERSION})
+                         "n_slices": int(n_slices), **code_versions(strategy)})
 
 
 def _cached(key: str, compute) -> list[dict]:
