@@ -41,6 +41,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from medstrata.methods._common import fit_pca, top_clusters
+from medstrata.methods._umap_exact import fast_distances
 from medstrata.methods._overcluster import mean_cluster_silhouette, overcluster
 from medstrata.methods.base import SliceDiscoveryMethod, citation_block
 from medstrata.methods.registry import register_method
@@ -138,7 +139,7 @@ class GeorgeMethod(SliceDiscoveryMethod):
         reducer = umap.UMAP(n_components=self.umap_dims,
                             n_neighbors=min(self.n_neighbors, len(x) - 1), min_dist=0.0,
                             random_state=seed, transform_seed=seed, n_jobs=1)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), fast_distances(reducer):
             warnings.filterwarnings("ignore", module=r"umap\.")
             z = reducer.fit_transform(x)
         self.reducers_[c] = reducer
@@ -148,7 +149,7 @@ class GeorgeMethod(SliceDiscoveryMethod):
         reducer = self.reducers_[c]
         if not hasattr(reducer, "transform"):
             return reducer(x)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), fast_distances(reducer):
             warnings.filterwarnings("ignore", module=r"umap\.")
             return np.asarray(reducer.transform(x), dtype=np.float64)
 

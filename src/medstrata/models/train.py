@@ -240,8 +240,20 @@ def _epoch(model: "nn.Module", x: "torch.Tensor", y: "torch.Tensor", perm: "torc
     return total / len(perm)
 
 
-def predict(model: "nn.Module", arrays: SplitArrays, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Forward pass in float32, eval mode.
+# Largest forward-pass batch, in input values: 512 RGB 28-px images. A batch of 512 28-px volumes
+# (21,952 voxels each) held over 1 GiB of activations at once; eval-mode outputs do not depend on
+# the batch (checked bit for bit on the 3-D and 2-D models, 1 and 2 threads: tests/unit/test_predict_batch.py).
+EVAL_VALUES = 512 * 3 * 28 * 28
+
+
+def eval_batch(image_shape: tuple[int, ...], cap: int = 512) -> int:
+    """Forward-pass batch for images of ``image_shape`` (one sample, e.g. (28, 28, 3) or (28, 28, 28)):
+    ``cap`` for 28-px 2-D images, fewer for larger ones so a batch holds at most ``EVAL_VALUES`` values."""
+    return int(max(1, min(cap, EVAL_VALUES // max(1, int(np.prod(image_shape))))))
+
+
+def predict(model: "nn.Module", arrays: SplitArrays, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Forward pass in float32, eval mode, ``batch_size`` (default :func:`eval_batch`) images at a time.
 
     Returns:
         logits (n, C) float32 and penultimate features (n, d) float32, rows in ``arrays`` order.
@@ -249,6 +261,7 @@ def predict(model: "nn.Module", arrays: SplitArrays, batch_size: int = 512) -> t
     import torch
 
     model.eval()
+    batch_size = batch_size or eval_batch(arrays.images.shape[1:])
     x = images_to_tensor(arrays.images, arrays.kind)
     logits, feats = [], []
     with torch.inference_mode():

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from medstrata import __version__, integrity, interrupt, locks, paths
+from medstrata import __version__, integrity, interrupt, locks, memory, paths
 from medstrata.hashing import content_hash
 
 PLAN = "plan.json"
@@ -129,6 +129,7 @@ def ensure_cell(work: Path, cfg, job: dict[str, Any], invocation: str = "") -> b
             return False
         out = run_cell(cfg, job)
         _publish(folder, out, invocation)
+    memory.release()  # one process runs many cells: keep each cell's freed heap from adding up
     return True
 
 
@@ -155,6 +156,7 @@ def run_cell(cfg, job: dict[str, Any]) -> dict:
                         encoders=tuple(dict.fromkeys(("penultimate", embedding))))
     if needs_identification(job["methods"]):
         model.update(J.identification_job(job["task_id"], spec, job["seed"]))
+    memory.release()  # training's freed batches back to the OS before the methods allocate theirs
     reference = J.reference_record(job["task_id"], model, job["seed"], embedding)
     measures = C.measure_seed(job["task_id"], model["model_dir"])
     results = discover(cfg, [job], {job["task_id"]: model}, progress=False)
