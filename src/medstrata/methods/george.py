@@ -18,6 +18,9 @@ Small classes: UMAP needs a neighbourhood graph, so a class with fewer than ``mi
 (default 30) fitting samples is reduced with PCA to ``umap_dims`` dims instead (deterministic).
 Deviation: GEORGE clusters the training split's activations; methods here see only the
 validation Problem, so clusters are fitted on it.
+Speed: UMAP's exact small-data distance matrix is computed by
+:func:`medstrata.methods._umap_exact.fast_distances` (the same numba metric, called from compiled
+code instead of once per pair from Python; bit-identical output).
 
 Slices: every cluster gets the error rate of its fitting members (hard assignment); the
 ``n_slices`` clusters with the highest error rate over all classes (ties: larger, then class, then
