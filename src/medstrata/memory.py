@@ -4,7 +4,7 @@ glibc's allocator raises its mmap threshold after a large block is freed (up to 
 arrays and tensors of one step (a model's training batches, a method's distance matrices) come from
 the heap afterwards, and the heap keeps their pages when they are freed. Over the cells of a run one
 process's resident set then grows with every task it has seen, although nothing is still in use
-(benchmarks/RESULTS.md, section 4: 2.9-3.1 GiB for the quick suite). :func:`release` calls glibc's
+(benchmarks/RESULTS.md, section 4: 2,876-3,096 MiB for the quick suite before this). :func:`release` calls glibc's
 ``malloc_trim(0)`` where there is one, which returns the free pages; it changes no number.
 """
 
@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 
-_TRIM: list = []
 
-
+@functools.cache
 def _malloc_trim():
-    """glibc's ``malloc_trim`` or None (macOS, musl, Windows)."""
-    if not _TRIM:
-        fn = None
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            fn = getattr(libc, "malloc_trim", None)
-            if fn is not None:
-                fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
-        except OSError:
-            fn = None
-        _TRIM.append(fn)
-    return _TRIM[0]
+    """glibc's ``malloc_trim`` or None (macOS, musl, Windows); looked up once per process."""
+    try:
+        fn = getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), "malloc_trim", None)
+    except OSError:
+        return None
+    if fn is not None:
+        fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
+    return fn
 
 
 def release() -> bool:
@@ -41,13 +37,3 @@ def release() -> bool:
     trim(0)
     return True
 
-
-def resident_mib() -> float:
-    """This process's current resident set in MiB (Linux ``/proc/self/statm``; 0.0 elsewhere)."""
-    import os
-
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0

@@ -2,9 +2,9 @@
 
 umap-learn (0.5.x) fits a set with fewer than 4,096 rows from the full pairwise distance matrix,
 which it asks of sklearn's ``pairwise_distances`` with its own numba distance as a *Python
-callable*; sklearn then calls it once per pair of rows from Python (``_pairwise_callable``). For
-GEORGE on OrganAMNIST's test split that is 15 million Python calls and most of the method's time
-(benchmarks/RESULTS.md, section 1). :func:`fast_distances` swaps in, for the duration of a ``with``
+callable*; sklearn then calls it once per pair of rows from Python (``_pairwise_callable``). One
+GEORGE run on an OrganAMNIST quick cell (fit on val, transform of test) made about 7.5 million
+such calls (15 million row slices), about half of its time (benchmarks/RESULTS.md, section 1). :func:`fast_distances` swaps in, for the duration of a ``with``
 block, a ``pairwise_distances`` that does the same per-pair calls of the same numba function from a
 compiled double loop, and stores them exactly as sklearn does (upper triangle mirrored + diagonal
 for one matrix; every cell for two; ``float32`` output when both inputs are ``float32``). Every
@@ -16,6 +16,7 @@ slice scores with and without it), so GEORGE's results and version do not change
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from typing import Any, Iterator
 
@@ -23,37 +24,35 @@ import numpy as np
 
 _LOCK = threading.RLock()
 _DEPTH = [0]
-_KERNELS: dict[str, Any] = {}
 
 
+@functools.cache
 def _kernels() -> tuple[Any, Any]:
-    """(cross, self) numba kernels, compiled on first use: ``cross(x, y, metric)`` -> (n, m) float64
+    """(cross, same) numba kernels, compiled on first use: ``cross(x, y, metric)`` -> (n, m) float64
     every cell; ``same(x, metric)`` -> (n, n) float64, the upper triangle mirrored, then the diagonal."""
-    if not _KERNELS:
-        import numba
+    import numba
 
-        @numba.njit
-        def cross(x, y, metric):  # pragma: no cover - compiled
-            out = np.empty((x.shape[0], y.shape[0]))
-            for i in range(x.shape[0]):
-                for j in range(y.shape[0]):
-                    out[i, j] = metric(x[i], y[j])
-            return out
+    @numba.njit
+    def cross(x, y, metric):  # pragma: no cover - compiled
+        out = np.empty((x.shape[0], y.shape[0]))
+        for i in range(x.shape[0]):
+            for j in range(y.shape[0]):
+                out[i, j] = metric(x[i], y[j])
+        return out
 
-        @numba.njit
-        def same(x, metric):  # pragma: no cover - compiled
-            n = x.shape[0]
-            out = np.zeros((n, n))
-            for i in range(n):
-                for j in range(i + 1, n):
-                    out[i, j] = metric(x[i], x[j])
-                    out[j, i] = out[i, j]
-            for i in range(n):
-                out[i, i] = metric(x[i], x[i])
-            return out
+    @numba.njit
+    def same(x, metric):  # pragma: no cover - compiled
+        n = x.shape[0]
+        out = np.zeros((n, n))
+        for i in range(n):
+            for j in range(i + 1, n):
+                out[i, j] = metric(x[i], x[j])
+                out[j, i] = out[i, j]
+        for i in range(n):
+            out[i, i] = metric(x[i], x[i])
+        return out
 
-        _KERNELS.update(cross=cross, same=same)
-    return _KERNELS["cross"], _KERNELS["same"]
+    return cross, same
 
 
 def exact_pairwise(X: np.ndarray, Y: np.ndarray | None, metric: Any) -> np.ndarray:
